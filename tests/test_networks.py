@@ -1,0 +1,193 @@
+"""Networks: shapes, pinned sizes, serialization, AdaIN layout, projection, feature matching outputs,
+and the op set of an exported generator."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfhead import config as cfg
+from tfhead import networks
+
+# Trainable parameters (embedder, generator, discriminator with num_videos=1; W adds
+# num_videos × embedding_dim). Listed in BUILD_NOTES.md; a change here is an architecture change.
+PINNED_TRAINABLE = {
+    "tiny": (39_017, 24_949, 57_578),
+    "small128": (2_467_873, 1_955_269, 3_648_546),
+    "paper256": (14_906_945, 37_966_469, 19_627_586),
+}
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def _images(rng, batch, resolution):
+    return rng.uniform(-1, 1, size=(batch, resolution, resolution, 3)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(0)
+    return networks.build_networks(cfg.get_preset("tiny").model, num_videos=5)
+
+
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_output_shapes_at_two_resolutions(rng, resolution):
+    model = cfg.get_preset("tiny", {"model.resolution": resolution}).model
+    embedder, generator, discriminator = networks.build_networks(model, num_videos=3)
+    frames, landmarks = _images(rng, 2, resolution), _images(rng, 2, resolution)
+    embedding = embedder((frames, landmarks))
+    assert tuple(embedding.shape) == (2, model.embedding_dim)
+    fake = np.asarray(generator((landmarks, embedding)))
+    assert fake.shape == (2, resolution, resolution, 3)
+    assert fake.min() >= -1.0 and fake.max() <= 1.0
+    score, features = discriminator((frames, landmarks, np.array([0, 2])))
+    assert tuple(score.shape) == (2,)
+    assert len(features) == model.embedder_blocks + 1
+
+
+@pytest.mark.parametrize("preset", sorted(PINNED_TRAINABLE))
+def test_parameter_counts_are_pinned(preset):
+    embedder, generator, discriminator = networks.build_networks(
+        cfg.get_preset(preset).model, num_videos=1)
+    counts = tuple(_trainable(n) for n in (embedder, generator, discriminator))
+    assert counts == PINNED_TRAINABLE[preset]
+
+
+def test_every_conv_and_dense_is_spectrally_normalized(tiny):
+    for network in tiny:
+        found = 0
+        for layer in network._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+                found += 1
+        wrapped = [l for l in network._flatten_layers(include_self=False, recursive=True)
+                   if isinstance(l, keras.layers.SpectralNormalization)]
+        assert found > 0 and found == len(wrapped)
+        assert all(isinstance(w.layer, (keras.layers.Conv2D, keras.layers.Dense)) for w in wrapped)
+
+
+def test_embed_person_is_mean_over_k(rng, tiny):
+    embedder = tiny[0]
+    frames, landmarks = _images(rng, 6, 64), _images(rng, 6, 64)
+    per_frame = np.asarray(embedder((frames, landmarks)))
+    person = np.asarray(embedder.embed_person(frames.reshape(2, 3, 64, 64, 3),
+                                              landmarks.reshape(2, 3, 64, 64, 3)))
+    np.testing.assert_allclose(person, per_frame.reshape(2, 3, -1).mean(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_generator_psi_layout_and_render(rng, tiny):
+    _, generator, _ = tiny
+    assert generator.psi_dim == 2 * sum(generator.adain_channels)
+    # One AdaIN pair per residual and up block, plus the final one.
+    assert len(generator.adain_channels) == 2 * (generator.res_blocks + generator.up_blocks) + 1
+    # P starts at γ = 1, β = 0 (its bias), whatever the embedding.
+    bias = np.asarray(generator.projection.layer.bias)
+    for gamma, beta in generator.split_psi(bias):
+        np.testing.assert_array_equal(gamma, 1.0)
+        np.testing.assert_array_equal(beta, 0.0)
+    landmarks = _images(rng, 2, 64)
+    embedding = rng.normal(size=(2, generator.embedding_dim)).astype("float32")
+    psi = generator.project(embedding)
+    np.testing.assert_allclose(np.asarray(generator((landmarks, embedding))),
+                               np.asarray(generator.render(landmarks, psi)), atol=1e-6)
+    # ψ decides the output: another person's ψ renders another image.
+    other = np.asarray(generator.render(landmarks, np.asarray(psi)[::-1]))
+    assert np.abs(other - np.asarray(generator.render(landmarks, psi))).max() > 1e-4
+
+
+def test_projection_score_matches_hand_computation(rng, tiny):
+    _, _, discriminator = tiny
+    frames, landmarks = _images(rng, 2, 64), _images(rng, 2, 64)
+    discriminator.w0.assign(rng.normal(size=discriminator.w0.shape).astype("float32"))
+    discriminator.bias.assign(0.75)
+    index = np.array([4, 1])
+    score, _ = discriminator((frames, landmarks, index))
+    v, _ = discriminator.body(frames, landmarks)
+    table = np.asarray(discriminator.video_embeddings.embeddings)
+    expected = [np.dot(np.asarray(v)[b], table[index[b]] + np.asarray(discriminator.w0)) + 0.75
+                for b in range(2)]
+    np.testing.assert_allclose(np.asarray(score), expected, rtol=1e-5)
+
+
+def test_person_discriminator_uses_w0_plus_embedding(rng, tiny):
+    _, _, discriminator = tiny
+    frames, landmarks = _images(rng, 2, 64), _images(rng, 2, 64)
+    embedding = rng.normal(size=(discriminator.embedding_dim,)).astype("float32")
+    person = networks.PersonDiscriminator.from_discriminator(discriminator, embedding)
+    assert not any("video_embeddings" in w.path for w in person.weights)
+    # Meta D with W_3 = ê gives the same score as the person D with w' = w0 + ê.
+    table = np.asarray(discriminator.video_embeddings.embeddings).copy()
+    table[3] = embedding
+    discriminator.video_embeddings.embeddings.assign(table)
+    meta_score, meta_features = discriminator((frames, landmarks, np.array([3, 3])))
+    person_score, person_features = person((frames, landmarks))
+    np.testing.assert_allclose(np.asarray(person_score), np.asarray(meta_score), rtol=1e-5, atol=1e-5)
+    for a, b in zip(meta_features, person_features):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_discriminator_features_count_and_shapes(rng, tiny):
+    _, _, discriminator = tiny
+    _, features = discriminator((_images(rng, 1, 64), _images(rng, 1, 64), np.array([0])))
+    # One per residual block: 64→32→16→8→4 down blocks and one extra block at 4².
+    assert [tuple(f.shape[1:]) for f in features] == discriminator.feature_shapes == [
+        (32, 32, 8), (16, 16, 16), (8, 8, 32), (4, 4, 32), (4, 4, 32)]
+
+
+def _inputs_for(network, rng):
+    images = (_images(rng, 2, 64), _images(rng, 2, 64))
+    if isinstance(network, networks.Generator):
+        return (images[0], rng.normal(size=(2, network.embedding_dim)).astype("float32"))
+    if isinstance(network, networks.Discriminator):
+        return images + (np.array([1, 4]),)
+    return images
+
+
+def _first_output(outputs):
+    return np.asarray(outputs[0] if isinstance(outputs, tuple) else outputs)
+
+
+def test_get_config_from_config_round_trip(rng, tiny):
+    for network in tiny:
+        clone = type(network).from_config(network.get_config())
+        clone.build()
+        clone.set_weights(network.get_weights())
+        inputs = _inputs_for(network, rng)
+        np.testing.assert_array_equal(_first_output(clone(inputs)), _first_output(network(inputs)))
+
+
+def test_keras_save_load_round_trip(rng, tiny, tmp_path):
+    embedding = rng.normal(size=(tiny[2].embedding_dim,)).astype("float32")
+    person = networks.PersonDiscriminator.from_discriminator(tiny[2], embedding)
+    for network in tiny + (person,):
+        path = tmp_path / f"{network.name}.keras"
+        network.save(path)
+        loaded = keras.models.load_model(path)
+        assert type(loaded) is type(network)
+        inputs = _inputs_for(network, rng)
+        np.testing.assert_array_equal(_first_output(loaded(inputs)), _first_output(network(inputs)))
+
+
+def test_exported_generator_uses_only_delegate_friendly_builtins(rng, tiny):
+    """ψ folded in as a constant; TFLITE_BUILTINS only; none of the ops XNNPACK rejects."""
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    _, generator, _ = tiny
+    psi = tf.constant(generator.project(rng.normal(size=(1, 32)).astype("float32")))
+    serve = tf.function(lambda y: generator.render(y, psi), autograph=False,
+                        input_signature=[tf.TensorSpec([1, 64, 64, 3], tf.float32)])
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = Interpreter(model_content=converter.convert())
+    op_names = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert not op_names & {"RESIZE_NEAREST_NEIGHBOR", "MIRROR_PAD", "GATHER", "GATHER_ND"}
+    assert not any(name.startswith("Flex") for name in op_names)
+    interpreter.allocate_tensors()
+    landmarks = _images(rng, 1, 64)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], landmarks)
+    interpreter.invoke()
+    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(out, np.asarray(generator.render(landmarks, psi)), atol=1e-4)
