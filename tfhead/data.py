@@ -1,0 +1,135 @@
+"""tf.data episodes for meta-learning (paper §3.1, DESIGN.md §1 and §9).
+
+An episode is one video: K frames (with their landmark images) for the embedder and one more frame
+of the same video as the target. The K + 1 frames are a random draw *without replacement*, so the
+target is never one of the K (the first failure mode of public ports in DESIGN.md §9).
+
+Elements (after batching, `B` = batch size, `R` = resolution), images in [-1, 1]:
+  frames            [B, K, R, R, 3]   embedder frames
+  landmark_images   [B, K, R, R, 3]   their landmark images
+  target_frame      [B, R, R, 3]
+  target_landmark_image [B, R, R, 3]
+  target_landmarks  [B, 68, 2]        crop pixels
+  video_index       [B] int32         row of D's W
+  frame_indices     [B, K] int32      positions of the K frames in the video's stored frames
+  target_index      [B] int32         position of the target frame
+
+Determinism: with the same `seed`, files, shuffling and episode draws are the same on every run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfhead import landmark_image
+
+_FEATURES = {
+    "frames": tf.io.VarLenFeature(tf.string),
+    "landmarks": tf.io.VarLenFeature(tf.float32),
+    "num_frames": tf.io.FixedLenFeature([], tf.int64),
+    "video_index": tf.io.FixedLenFeature([], tf.int64),
+    "person_index": tf.io.FixedLenFeature([], tf.int64),
+    "video_key": tf.io.FixedLenFeature([], tf.string),
+    "person_id": tf.io.FixedLenFeature([], tf.string),
+    "resolution": tf.io.FixedLenFeature([], tf.int64),
+    "landmark_image_version": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def parse_video(serialized) -> dict:
+    """One stored video: JPEG `frames` [N] string, `landmarks` [N, 68, 2], and its ids."""
+    parsed = tf.io.parse_single_example(serialized, _FEATURES)
+    parsed["frames"] = tf.sparse.to_dense(parsed["frames"])
+    parsed["landmarks"] = tf.reshape(tf.sparse.to_dense(parsed["landmarks"]), [-1, 68, 2])
+    return parsed
+
+
+def _rasterize(landmarks: np.ndarray, size: int) -> np.ndarray:
+    images = [landmark_image.draw_landmarks(points, size) for points in landmarks]
+    return landmark_image.to_model_range(np.stack(images))
+
+
+def landmark_images(landmarks, resolution: int):
+    """`[N, 68, 2]` → `[N, R, R, 3]` float32 in [-1, 1] with `tfhead.landmark_image.draw_landmarks`."""
+    images = tf.numpy_function(lambda points: _rasterize(points, resolution), [landmarks], tf.float32,
+                               stateful=False)
+    return tf.ensure_shape(images, [None, resolution, resolution, 3])
+
+
+def _decode(jpegs, resolution: int):
+    images = tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3), jpegs,
+                       fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    images = tf.ensure_shape(images, [None, resolution, resolution, 3])
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def sample_episode(video: dict, seed, k_shots: int, resolution: int) -> dict:
+    """K embedder frames and one distinct target frame of `video`, drawn with a stateless seed."""
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(tf.cast(video["num_frames"], tf.int32)), seed=seed)
+    chosen = order[:k_shots + 1]
+    frames = _decode(tf.gather(video["frames"], chosen), resolution)
+    points = tf.gather(video["landmarks"], chosen)
+    drawn = landmark_images(points, resolution)
+    return {
+        "frames": frames[:k_shots],
+        "landmark_images": drawn[:k_shots],
+        "target_frame": frames[k_shots],
+        "target_landmark_image": drawn[k_shots],
+        "target_landmarks": points[k_shots],
+        "video_index": tf.cast(video["video_index"], tf.int32),
+        "frame_indices": chosen[:k_shots],
+        "target_index": chosen[k_shots],
+    }
+
+
+def record_files(pattern_or_dir: str) -> list[str]:
+    """Shard files of a preprocessed folder, or of a glob pattern, sorted."""
+    pattern = (os.path.join(pattern_or_dir, "videos-*-of-*.tfrecord")
+               if os.path.isdir(pattern_or_dir) else pattern_or_dir)
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise FileNotFoundError(
+            f"No TFRecord shards match {pattern!r}; run train/preprocess.py first.")
+    return files
+
+
+def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resolution: int,
+                    seed: int = 0, shuffle: bool = True, repeat: bool = True,
+                    shuffle_buffer: int = 1024, drop_remainder: bool = True) -> tf.data.Dataset:
+    """Batched meta-learning episodes from preprocessed shards (see the module docstring).
+
+    Videos with fewer than K + 1 stored frames are dropped (they cannot give an episode).
+    """
+    files = record_files(pattern_or_dir)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(parse_video, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def check(video):
+        tf.debugging.assert_equal(
+            tf.cast(video["resolution"], tf.int32), resolution,
+            message=f"Records were preprocessed at another resolution than {resolution}.")
+        tf.debugging.assert_equal(
+            tf.cast(video["landmark_image_version"], tf.int32),
+            landmark_image.LANDMARK_IMAGE_VERSION,
+            message="Records were made with another landmark-image version; preprocess again.")
+        return video
+
+    ds = ds.map(check).filter(lambda v: v["num_frames"] >= k_shots + 1)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds)).map(
+        lambda video, s: sample_episode(video, s, k_shots, resolution),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
