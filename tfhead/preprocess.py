@@ -220,7 +220,9 @@ def _stage2_shard(task):
     tmp = _tmp_name(shard_path)
     with tf.io.TFRecordWriter(tmp) as writer:
         for entry in entries:
-            writer.write(_video_example(entry, root, options).SerializeToString())
+            example = _video_example(entry, root, options)
+            # Deterministic map order: the same input gives byte-identical shards in any process.
+            writer.write(example.SerializeToString(deterministic=True))
     os.replace(tmp, shard_path)
     return len(entries)
 

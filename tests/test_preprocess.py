@@ -1,0 +1,178 @@
+"""train/preprocess.py on generated clips: records, manifest, skips, resumability after SIGKILL,
+and the episode sampler on its output."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfhead import data, datasets, preprocess
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = os.path.join(REPO, "train", "preprocess.py")
+FLAGS = ["--resolution=64", "--frames_per_video=6", "--videos_per_shard=2", "--no_progress_bar"]
+
+
+def run_cli(input_dir, out_dir, *extra, check=True):
+    result = subprocess.run([sys.executable, CLI, f"--input={input_dir}", f"--out={out_dir}",
+                             *FLAGS, *extra], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    datasets.make_procedural_corpus(str(root), persons=3, videos_per_person=2, clips_per_video=2,
+                                    frames_per_clip=8, size=192)
+    (root / "notes.txt").write_text("not a video")
+    (root / "broken.mp4").write_text("this is text, not a video")
+    clip = (root / "id00000" / "video00" / "clip00.mp4").read_bytes()
+    truncated = root / "id00007" / "video00"
+    truncated.mkdir(parents=True)
+    (truncated / "clip00.mp4").write_bytes(clip[:len(clip) // 2])
+    blank = root / "id00008" / "video00"
+    blank.mkdir(parents=True)
+    from tfhead import synthetic
+    synthetic.write_video(str(blank / "clip00.mp4"), np.full((8, 128, 128, 3), 90, np.uint8))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def processed(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("records")
+    result = run_cli(corpus, out, "--workers=2")
+    return str(out), result
+
+
+def test_manifest_counts_and_skips(processed):
+    out, result = processed
+    manifest = preprocess.load_manifest(out)
+    counts = manifest["counts"]
+    assert counts["videos_found"] == 9 and counts["videos_kept"] == 6 and counts["persons"] == 3
+    assert counts["frames"] == 36 and counts["non_video_files_ignored"] >= 1
+    skipped_files = {f["path"]: f["reason"] for f in manifest["skipped_files"]}
+    assert "broken.mp4" in skipped_files and "id00007/video00/clip00.mp4" in skipped_files
+    assert all("Unreadable" in r or "Corrupt" in r for r in skipped_files.values())
+    skipped = {v["video"]: v["reason"] for v in manifest["skipped_videos"]}
+    assert skipped["id00008/video00"] == "no face in too many frames (6 of 6)"
+    assert set(skipped) == {"broken", "id00007/video00", "id00008/video00"}
+    assert [v["video_index"] for v in manifest["videos"]] == list(range(6))
+    assert len(manifest["shards"]) == 3
+    assert "6 videos of 3 persons" in result.stdout
+    assert "landmarks:" in result.stderr and "/s, ETA" in result.stderr  # progress with rate, ETA
+
+
+def test_records_hold_crops_landmarks_and_dense_indices(processed):
+    out, _ = processed
+    manifest = preprocess.load_manifest(out)
+    seen = {}
+    for record in tf.data.TFRecordDataset(data.record_files(out)):
+        video = data.parse_video(record)
+        n = int(video["num_frames"])
+        assert video["frames"].shape == (n,) and video["landmarks"].shape == (n, 68, 2)
+        frame = tf.io.decode_jpeg(video["frames"][0]).numpy()
+        assert frame.shape == (64, 64, 3)
+        points = video["landmarks"].numpy()
+        assert points.min() > 0 and points.max() < 64  # face inside the crop
+        seen[int(video["video_index"])] = video["video_key"].numpy().decode()
+    assert seen == {v["video_index"]: v["key"] for v in manifest["videos"]}
+
+
+def _wait_for(path_glob, process, timeout=120):
+    import glob
+    start = time.time()
+    while time.time() - start < timeout:
+        if glob.glob(path_glob):
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage_file", [".work/landmarks-*.json", "videos-*.tfrecord"])
+def test_killed_run_resumes_to_the_same_records(corpus, processed, tmp_path, stage_file):
+    reference, _ = processed
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, CLI, f"--input={corpus}", f"--out={out}", *FLAGS,
+                                "--workers=1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reached = _wait_for(str(out / stage_file), process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert reached, "the run finished or failed before it could be killed"
+    assert not (out / "manifest.json").exists()
+    run_cli(corpus, out, "--workers=1")
+    for name in preprocess.load_manifest(reference)["shards"]:
+        assert (out / name).read_bytes() == open(os.path.join(reference, name), "rb").read()
+    ours, theirs = (preprocess.load_manifest(str(out)), preprocess.load_manifest(reference))
+    for key in ("counts", "videos", "skipped_videos", "shards"):
+        assert ours[key] == theirs[key]
+    assert not [p for p in os.listdir(out) if p.startswith(".tmp")]
+
+
+def test_other_options_on_an_existing_output_fail_clearly(corpus, processed):
+    out, _ = processed
+    result = run_cli(corpus, out, "--frames_per_video=5", check=False)
+    assert result.returncode != 0 and "other options" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_input_fails_clearly(tmp_path):
+    result = run_cli(tmp_path / "nope", tmp_path / "out", check=False)
+    assert result.returncode != 0 and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_episodes_never_put_the_target_among_the_k(processed):
+    out, _ = processed
+    ds = data.episode_dataset(out, k_shots=4, batch_size=3, resolution=64, seed=3)
+    for episode in ds.take(40):
+        k = episode["frame_indices"].numpy()
+        t = episode["target_index"].numpy()
+        for b in range(3):
+            assert t[b] not in k[b] and len(set(k[b])) == 4
+    assert episode["frames"].shape == (3, 4, 64, 64, 3)
+    assert episode["landmark_images"].shape == (3, 4, 64, 64, 3)
+    assert episode["target_frame"].shape == (3, 64, 64, 3)
+    assert episode["video_index"].dtype == tf.int32
+    frames = episode["frames"].numpy()
+    assert -1.0 <= frames.min() and frames.max() <= 1.0
+
+
+def test_episode_landmark_images_match_the_rasterizer(processed):
+    from tfhead import landmark_image
+    out, _ = processed
+    episode = next(iter(data.episode_dataset(out, 2, 1, 64, seed=0)))
+    expected = landmark_image.to_model_range(
+        landmark_image.draw_landmarks(episode["target_landmarks"][0].numpy(), 64))
+    np.testing.assert_array_equal(episode["target_landmark_image"][0].numpy(), expected)
+
+
+def test_episodes_are_deterministic_per_seed(processed):
+    out, _ = processed
+
+    def draws(seed):
+        ds = data.episode_dataset(out, 2, 2, 64, seed=seed)
+        return [np.concatenate([e["video_index"].numpy(), e["frame_indices"].numpy().ravel(),
+                                e["target_index"].numpy()]) for e in ds.take(6)]
+
+    first, again, other = draws(5), draws(5), draws(6)
+    assert all((a == b).all() for a, b in zip(first, again))
+    assert any((a != b).any() for a, b in zip(first, other))
+
+
+def test_videos_too_short_for_an_episode_are_dropped(processed):
+    out, _ = processed
+    # Every stored video has 6 frames: K = 6 leaves no target, so there is no episode at all.
+    ds = data.episode_dataset(out, k_shots=6, batch_size=1, resolution=64, repeat=False)
+    assert sum(1 for _ in ds) == 0
+    assert sum(1 for _ in data.episode_dataset(out, 5, 1, 64, repeat=False)) == 6
