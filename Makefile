@@ -32,6 +32,7 @@ test-fast: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/networks.py
+	$(BIN)/python benchmarks/landmarks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

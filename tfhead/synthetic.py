@@ -8,7 +8,7 @@ Two sources, both written as real video files so that they go through the real c
   the true landmarks of every frame are known.
 * **Procedural talking heads** (`random_identity`, `procedural_landmarks`, `render_face`): synthetic
   identities (face shape, skin, hair, eyes, lips, background) drawn from a parametric 68-point
-  geometry with exact landmarks; a 128² frame takes about a millisecond, so hundreds of clips are
+  geometry with exact landmarks; a 128² frame takes ~1.5 ms, so hundreds of clips are
   cheap.
 
 Nothing here is committed as data; callers write into temporary or user-chosen folders.
