@@ -38,6 +38,12 @@ def corpus(tmp_path_factory):
     truncated = root / "id00007" / "video00"
     truncated.mkdir(parents=True)
     (truncated / "clip00.mp4").write_bytes(clip[:len(clip) // 2])
+    import skimage.data
+    from tfhead import landmarks
+    photo = skimage.data.astronaut()
+    datasets.make_photo_warp_clip(str(root / "astronaut" / "video00" / "clip00.mp4"), photo,
+                                  landmarks.LandmarkDetector().detect(photo).landmarks,
+                                  num_frames=12, seed=1)
     blank = root / "id00008" / "video00"
     blank.mkdir(parents=True)
     from tfhead import synthetic
@@ -56,17 +62,18 @@ def test_manifest_counts_and_skips(processed):
     out, result = processed
     manifest = preprocess.load_manifest(out)
     counts = manifest["counts"]
-    assert counts["videos_found"] == 9 and counts["videos_kept"] == 6 and counts["persons"] == 3
-    assert counts["frames"] == 36 and counts["non_video_files_ignored"] >= 1
+    assert counts["videos_found"] == 10 and counts["videos_kept"] == 7 and counts["persons"] == 4
+    assert counts["frames"] == 42 and counts["non_video_files_ignored"] >= 1
     skipped_files = {f["path"]: f["reason"] for f in manifest["skipped_files"]}
     assert "broken.mp4" in skipped_files and "id00007/video00/clip00.mp4" in skipped_files
     assert all("Unreadable" in r or "Corrupt" in r for r in skipped_files.values())
     skipped = {v["video"]: v["reason"] for v in manifest["skipped_videos"]}
     assert skipped["id00008/video00"] == "no face in too many frames (6 of 6)"
     assert set(skipped) == {"broken", "id00007/video00", "id00008/video00"}
-    assert [v["video_index"] for v in manifest["videos"]] == list(range(6))
-    assert len(manifest["shards"]) == 3
-    assert "6 videos of 3 persons" in result.stdout
+    assert [v["video_index"] for v in manifest["videos"]] == list(range(7))
+    assert manifest["videos"][0]["key"] == "astronaut/video00"  # sorted keys
+    assert len(manifest["shards"]) == 4
+    assert "7 videos of 4 persons" in result.stdout
     assert "landmarks:" in result.stderr and "/s, ETA" in result.stderr  # progress with rate, ETA
 
 
@@ -84,6 +91,26 @@ def test_records_hold_crops_landmarks_and_dense_indices(processed):
         assert points.min() > 0 and points.max() < 64  # face inside the crop
         seen[int(video["video_index"])] = video["video_key"].numpy().decode()
     assert seen == {v["video_index"]: v["key"] for v in manifest["videos"]}
+
+
+def test_real_photo_warp_records_keep_true_geometry(corpus, processed):
+    """The astronaut clip: stored landmarks mapped back through the stored crop box are within the
+    landmark tolerance of the true warped landmarks of the same source frames."""
+    from tfhead import crop
+    from tests.test_landmarks import MAX_NME, nme
+    out, _ = processed
+    truth = np.load(os.path.join(corpus, "astronaut", "video00", "clip00.landmarks.npy"))
+    for record in tf.data.TFRecordDataset(data.record_files(out)):
+        video = data.parse_video(record)
+        if video["video_key"].numpy() != b"astronaut/video00":
+            continue
+        frames = video["source_frame"].numpy()
+        assert list(frames) == sorted(set(np.round(np.linspace(0, 11, 6)).astype(int)))
+        for points, box, index in zip(video["landmarks"].numpy(), video["crop_box"].numpy(), frames):
+            transform = crop.CropTransform(crop.Box(*box), 64)
+            assert nme(transform.from_crop(points), truth[index]) < MAX_NME
+        return
+    pytest.fail("the astronaut video is missing from the records")
 
 
 def _wait_for(path_glob, process, timeout=120):
@@ -175,4 +202,4 @@ def test_videos_too_short_for_an_episode_are_dropped(processed):
     # Every stored video has 6 frames: K = 6 leaves no target, so there is no episode at all.
     ds = data.episode_dataset(out, k_shots=6, batch_size=1, resolution=64, repeat=False)
     assert sum(1 for _ in ds) == 0
-    assert sum(1 for _ in data.episode_dataset(out, 5, 1, 64, repeat=False)) == 6
+    assert sum(1 for _ in data.episode_dataset(out, 5, 1, 64, repeat=False)) == 7

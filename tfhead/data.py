@@ -35,16 +35,23 @@ _FEATURES = {
     "person_index": tf.io.FixedLenFeature([], tf.int64),
     "video_key": tf.io.FixedLenFeature([], tf.string),
     "person_id": tf.io.FixedLenFeature([], tf.string),
+    "clip": tf.io.VarLenFeature(tf.string),
+    "source_frame": tf.io.VarLenFeature(tf.int64),
+    "crop_box": tf.io.VarLenFeature(tf.float32),
     "resolution": tf.io.FixedLenFeature([], tf.int64),
     "landmark_image_version": tf.io.FixedLenFeature([], tf.int64),
 }
 
 
 def parse_video(serialized) -> dict:
-    """One stored video: JPEG `frames` [N] string, `landmarks` [N, 68, 2], and its ids."""
+    """One stored video: JPEG `frames` [N], `landmarks` [N, 68, 2] (crop pixels), its ids, and per
+    frame its `clip` [N], `source_frame` [N] and `crop_box` [N, 3] (cx, cy, size; source pixels)."""
     parsed = tf.io.parse_single_example(serialized, _FEATURES)
     parsed["frames"] = tf.sparse.to_dense(parsed["frames"])
     parsed["landmarks"] = tf.reshape(tf.sparse.to_dense(parsed["landmarks"]), [-1, 68, 2])
+    parsed["clip"] = tf.sparse.to_dense(parsed["clip"])
+    parsed["source_frame"] = tf.sparse.to_dense(parsed["source_frame"])
+    parsed["crop_box"] = tf.reshape(tf.sparse.to_dense(parsed["crop_box"]), [-1, 3])
     return parsed
 
 

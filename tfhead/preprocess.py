@@ -7,8 +7,9 @@ its first folder — or, at the top level, its name — is the person).
 Per video, `frames_per_video` frames spread evenly over all its clips are decoded; dlib finds the
 landmarks of each; one stable crop box per clip (`tfhead.crop.stable_box`) cuts a square face crop
 resized to `resolution`; landmarks are mapped into the crop. Each kept video becomes one
-`tf.train.Example` holding its JPEG frames, landmarks `[N, 68, 2]` (crop pixels), person, and a
-dense video index 0..M−1 over the kept videos in sorted key order.
+`tf.train.Example` holding its JPEG frames, landmarks `[N, 68, 2]` (crop pixels), person, a
+dense video index 0..M−1 over the kept videos in sorted key order, and for every frame its clip,
+its frame number in the clip and its crop box (cx, cy, size in source pixels: the inverse transform).
 
 Work runs in two resumable stages, both in `workers` processes:
   1. landmarks: chunks of videos → `<out>/.work/landmarks-XXXXX.json`
@@ -233,9 +234,10 @@ def _video_example(entry: dict, root: str, options: PreprocessOptions):
     by_clip: dict[str, list[dict]] = {}
     for frame in entry["frames"]:
         by_clip.setdefault(frame["clip"], []).append(frame)
-    jpegs, points = [], []
+    jpegs, points, clips, positions, boxes = [], [], [], [], []
     for clip, frames in sorted(by_clip.items()):
-        transform = crop_lib.CropTransform(crop_lib.Box(**entry["boxes"][clip]), options.resolution)
+        box = crop_lib.Box(**entry["boxes"][clip])
+        transform = crop_lib.CropTransform(box, options.resolution)
         decoded = video_lib.read_frames(os.path.join(root, clip), [f["index"] for f in frames])
         for frame in frames:
             if frame["index"] not in decoded:
@@ -247,6 +249,9 @@ def _video_example(entry: dict, root: str, options: PreprocessOptions):
                 raise PreprocessError(f"JPEG encoding failed for {clip} frame {frame['index']}.")
             jpegs.append(buffer.tobytes())
             points.append(transform.to_crop(np.asarray(frame["landmarks"], np.float32)))
+            clips.append(clip.encode())
+            positions.append(frame["index"])
+            boxes += [box.cx, box.cy, box.size]
     landmarks = np.stack(points).astype(np.float32)
 
     def _bytes(values):
@@ -263,6 +268,9 @@ def _video_example(entry: dict, root: str, options: PreprocessOptions):
         "person_index": _ints([entry["person_index"]]),
         "video_key": _bytes([entry["key"].encode()]),
         "person_id": _bytes([entry["person"].encode()]),
+        "clip": _bytes(clips),
+        "source_frame": _ints(positions),
+        "crop_box": tf.train.Feature(float_list=tf.train.FloatList(value=boxes)),
         "resolution": _ints([options.resolution]),
         "landmark_image_version": _ints([landmark_image.LANDMARK_IMAGE_VERSION]),
     }
