@@ -114,18 +114,11 @@ class ResidualEncoder(keras.layers.Layer):
                 "power_iterations": self.power_iterations}
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class Embedder(_BuildOnZeros, keras.Model):
-    """E(x, y) → ê: the embedder of paper §3.2.
+class _PairEncoderNetwork(_BuildOnZeros, keras.Model):
+    """What E and D share: the residual encoder on the 6-channel (frame, landmark image) input,
+    then ReLU and global pooling. `_EXTRA_BLOCKS` is 0 for E and 1 for D (its extra 4² block)."""
 
-    The frame and its landmark image are concatenated on channels (6 channels), encoded by residual
-    down blocks without normalization to `min_size`², then ReLU and global pooling.
-
-    Call arguments:
-      inputs: (frames, landmarks), each `[batch, R, R, 3]` in [-1, 1].
-    Returns:
-      `[batch, embedding_dim]` per-frame embeddings. Use `embed_person` for the mean over K frames.
-    """
+    _EXTRA_BLOCKS = 0
 
     def __init__(self, resolution: int = 256, base_channels: int = 64, max_channels: int = 512,
                  embedding_dim: int = 512, min_size: int = 4, attention_sizes: Sequence[int] = (32,),
@@ -140,8 +133,35 @@ class Embedder(_BuildOnZeros, keras.Model):
         self.pooling = pooling
         self.power_iterations = power_iterations
         self.encoder = ResidualEncoder(resolution, base_channels, max_channels, embedding_dim,
-                                       min_size, attention_sizes, extra_blocks=0,
+                                       min_size, attention_sizes, extra_blocks=self._EXTRA_BLOCKS,
                                        power_iterations=power_iterations, name="encoder")
+
+    def body(self, frames, landmarks, training=False):
+        """Pooled features `[batch, embedding_dim]` and the list of every block's output."""
+        x, features = self.encoder(ops.concatenate([frames, landmarks], axis=-1),
+                                   training=training)
+        return tfops.global_pool(ops.relu(x), self.pooling), features
+
+    def get_config(self):
+        return {**super().get_config(), "resolution": self.resolution,
+                "base_channels": self.base_channels, "max_channels": self.max_channels,
+                "embedding_dim": self.embedding_dim, "min_size": self.min_size,
+                "attention_sizes": list(self.attention_sizes), "pooling": self.pooling,
+                "power_iterations": self.power_iterations}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Embedder(_PairEncoderNetwork):
+    """E(x, y) → ê: the embedder of paper §3.2.
+
+    The frame and its landmark image are concatenated on channels (6 channels), encoded by residual
+    down blocks without normalization to `min_size`², then ReLU and global pooling.
+
+    Call arguments:
+      inputs: (frames, landmarks), each `[batch, R, R, 3]` in [-1, 1].
+    Returns:
+      `[batch, embedding_dim]` per-frame embeddings. Use `embed_person` for the mean over K frames.
+    """
 
     def _dummy_inputs(self):
         image = ops.zeros((1, self.resolution, self.resolution, 3))
@@ -149,8 +169,7 @@ class Embedder(_BuildOnZeros, keras.Model):
 
     def call(self, inputs, training=False):
         frames, landmarks = inputs
-        x, _ = self.encoder(ops.concatenate([frames, landmarks], axis=-1), training=training)
-        return tfops.global_pool(ops.relu(x), self.pooling)
+        return self.body(frames, landmarks, training=training)[0]
 
     def embed_person(self, frames, landmarks, training=False):
         """Mean embedding over K frames: `[batch, K, R, R, 3]` each → `[batch, embedding_dim]`."""
@@ -159,13 +178,6 @@ class Embedder(_BuildOnZeros, keras.Model):
         per_frame = self((ops.reshape(frames, flat_shape), ops.reshape(landmarks, flat_shape)),
                          training=training)
         return ops.mean(ops.reshape(per_frame, (-1, k, self.embedding_dim)), axis=1)
-
-    def get_config(self):
-        return {**super().get_config(), "resolution": self.resolution,
-                "base_channels": self.base_channels, "max_channels": self.max_channels,
-                "embedding_dim": self.embedding_dim, "min_size": self.min_size,
-                "attention_sizes": list(self.attention_sizes), "pooling": self.pooling,
-                "power_iterations": self.power_iterations}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -303,38 +315,14 @@ class Generator(_BuildOnZeros, keras.Model):
                 "power_iterations": self.power_iterations}
 
 
-class _DiscriminatorBase(_BuildOnZeros, keras.Model):
-    """The body shared by the meta-learning and the person discriminator: V(x, y) and features."""
+class _DiscriminatorBase(_PairEncoderNetwork):
+    """The body shared by the meta-learning and the person discriminator: V(x, y), features, b."""
 
-    def __init__(self, resolution: int = 256, base_channels: int = 64, max_channels: int = 512,
-                 embedding_dim: int = 512, min_size: int = 4, attention_sizes: Sequence[int] = (32,),
-                 pooling: str = "sum", power_iterations: int = 1, **kwargs):
+    _EXTRA_BLOCKS = 1
+
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.resolution = resolution
-        self.base_channels = base_channels
-        self.max_channels = max_channels
-        self.embedding_dim = embedding_dim
-        self.min_size = min_size
-        self.attention_sizes = tuple(attention_sizes)
-        self.pooling = pooling
-        self.power_iterations = power_iterations
-        self.encoder = ResidualEncoder(resolution, base_channels, max_channels, embedding_dim,
-                                       min_size, attention_sizes, extra_blocks=1,
-                                       power_iterations=power_iterations, name="encoder")
         self.bias = self.add_weight(shape=(), initializer="zeros", name="bias")
-
-    def body(self, frames, landmarks, training=False):
-        """V(x, y) `[batch, embedding_dim]` and the list of block outputs (feature matching)."""
-        x, features = self.encoder(ops.concatenate([frames, landmarks], axis=-1),
-                                   training=training)
-        return tfops.global_pool(ops.relu(x), self.pooling), features
-
-    def _base_config(self):
-        return {**super().get_config(), "resolution": self.resolution,
-                "base_channels": self.base_channels, "max_channels": self.max_channels,
-                "embedding_dim": self.embedding_dim, "min_size": self.min_size,
-                "attention_sizes": list(self.attention_sizes), "pooling": self.pooling,
-                "power_iterations": self.power_iterations}
 
     @property
     def feature_shapes(self) -> list[tuple[int, int, int]]:
@@ -389,7 +377,7 @@ class Discriminator(_DiscriminatorBase):
         return projection_score(v, w, self.bias), features
 
     def get_config(self):
-        return {**self._base_config(), "num_videos": self.num_videos}
+        return {**super().get_config(), "num_videos": self.num_videos}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -430,8 +418,6 @@ class PersonDiscriminator(_DiscriminatorBase):
         v, features = self.body(frames, landmarks, training=training)
         return projection_score(v, self.person_vector, self.bias), features
 
-    def get_config(self):
-        return self._base_config()
 
 
 def projection_score(v, w, bias):
