@@ -203,3 +203,26 @@ def test_videos_too_short_for_an_episode_are_dropped(processed):
     ds = data.episode_dataset(out, k_shots=6, batch_size=1, resolution=64, repeat=False)
     assert sum(1 for _ in ds) == 0
     assert sum(1 for _ in data.episode_dataset(out, 5, 1, 64, repeat=False)) == 7
+
+
+def test_a_clip_that_decodes_only_partly_is_reported(tmp_path):
+    """A truncated MJPG AVI opens and decodes its first half: the video is kept with the frames
+    that decode, and the file is listed with how many sampled frames were lost."""
+    import cv2
+    from tfhead import landmarks, synthetic
+    frames, _ = synthetic.procedural_clip(synthetic.random_identity(2), 20, 192, seed=2)
+    path = tmp_path / "person" / "video" / "clip.avi"
+    path.parent.mkdir(parents=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (192, 192))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data_bytes = path.read_bytes()
+    path.write_bytes(data_bytes[:len(data_bytes) // 2])
+    spec = preprocess.VideoSpec("person/video", "person", ("person/video/clip.avi",))
+    options = preprocess.PreprocessOptions(resolution=64, frames_per_video=8, max_missing_fraction=0.9)
+    result = preprocess.landmarks_for_video(spec, str(tmp_path), options, landmarks.LandmarkDetector())
+    assert [f["path"] for f in result["bad_files"]] == ["person/video/clip.avi"]
+    reason = result["bad_files"][0]["reason"]
+    assert reason.startswith("Corrupt video (only ") and "of 8 sampled frames decode" in reason
+    assert 0 < result["sampled"] < 8 and "skip" not in result

@@ -30,7 +30,7 @@ def make_procedural_corpus(root: str, persons: int, videos_per_person: int = 1,
                 frames, track = synthetic.procedural_clip(identity, frames_per_clip, size, seed, fps)
                 path = os.path.join(root, f"id{identity_seed:05d}", f"video{v:02d}", f"clip{c:02d}.mp4")
                 synthetic.write_video(path, frames, fps)
-                np.save(path[:-4] + ".landmarks.npy", track)
+                np.save(os.path.splitext(path)[0] + ".landmarks.npy", track)
                 paths.append(path)
     return paths
 
@@ -41,5 +41,5 @@ def make_photo_warp_clip(path: str, image: np.ndarray, landmarks: np.ndarray, nu
     track = synthetic.motion_track(landmarks, num_frames, seed, fps, amplitude)
     warper = synthetic.PhotoWarper(image, landmarks)
     synthetic.write_video(path, np.stack([warper.warp(t) for t in track]), fps)
-    np.save(path[:-4] + ".landmarks.npy", track)
+    np.save(os.path.splitext(path)[0] + ".landmarks.npy", track)
     return track

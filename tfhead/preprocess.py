@@ -133,11 +133,12 @@ def discover(root: str) -> tuple[list[VideoSpec], int]:
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(options: PreprocessOptions):
-    from tfhead import landmarks as landmarks_lib
-
-    _worker_state["detector"] = landmarks_lib.LandmarkDetector(options.predictor_path)
+def _init_worker(options: PreprocessOptions, needs_detector: bool):
     _worker_state["options"] = options
+    if needs_detector:  # only stage 1 finds landmarks; stage 2 need not load the 100 MB predictor
+        from tfhead import landmarks as landmarks_lib
+
+        _worker_state["detector"] = landmarks_lib.LandmarkDetector(options.predictor_path)
 
 
 def _sample_positions(counts: list[int], n: int) -> list[tuple[int, int]]:
@@ -176,8 +177,9 @@ def landmarks_for_video(spec: VideoSpec, root: str, options: PreprocessOptions,
     for clip_index, (clip, _) in enumerate(clip_infos):
         wanted = [f for c, f in positions if c == clip_index]
         frames = video_lib.read_frames(os.path.join(root, clip), wanted)
-        if len(frames) < len(wanted) and not frames:
-            bad_files.append({"path": clip, "reason": "Corrupt video (frames do not decode)"})
+        if len(frames) < len(wanted):
+            bad_files.append({"path": clip, "reason": (
+                f"Corrupt video (only {len(frames)} of {len(wanted)} sampled frames decode)")})
         track = []
         for index in wanted:
             if index not in frames:
@@ -304,13 +306,15 @@ def _run_tasks(fn: Callable, tasks: list, options: PreprocessOptions, workers: i
                progress: Callable[[int], None]) -> None:
     if not tasks:
         return
+    needs_detector = fn is _stage1_chunk
     if workers <= 1:
-        _init_worker(options)
+        _init_worker(options, needs_detector)
         for task in tasks:
             progress(fn(task))
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(options,)) as pool:
+    with context.Pool(workers, initializer=_init_worker,
+                      initargs=(options, needs_detector)) as pool:
         for done in pool.imap_unordered(fn, tasks):
             progress(done)
 
