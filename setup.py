@@ -28,10 +28,12 @@ _TRAIN = [
     "tensorflow>=2.21,<2.22",
     "keras>=3.10,<4",
     "h5py>=3.10,<4",
+    "tensorboard>=2.21,<2.22",  # tf.summary.image needs it; TF 2.21 no longer installs it
+    "imageio-ffmpeg>=0.5,<1",  # an ffmpeg binary with libx264 + AAC for the animated mp4s
+    "scikit-image>=0.24,<0.27",  # the demo's built-in portrait (skimage.data.astronaut)
 ] + _LITERT  # export checks TFLite parity with the LiteRT interpreter
 _TEST = _TRAIN + [
     "pytest>=8,<10",
-    "scikit-image>=0.24,<0.27",
 ]
 
 setup(
@@ -44,6 +46,10 @@ setup(
     packages=find_packages(include=["tfhead", "tfhead.*"]),
     install_requires=_CORE,
     extras_require={"train": _TRAIN, "edge": _LITERT, "test": _TEST},
+    entry_points={"console_scripts": [
+        "tfhead-animate=tfhead.cli.animate:run",
+        "tfhead-demo=tfhead.cli.demo:run",
+    ]},
     classifiers=[
         "Programming Language :: Python :: 3.11",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -191,3 +191,15 @@ def test_exported_generator_uses_only_delegate_friendly_builtins(rng, tiny):
     interpreter.invoke()
     out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(out, np.asarray(generator.render(landmarks, psi)), atol=1e-4)
+
+
+def test_tf_checkpoints_hold_every_weight(tmp_path):
+    """tf.train.Checkpoint (used by training) sees the blocks kept in lists, not just direct
+    attributes: every variable of every network is written under the network's name."""
+    embedder, generator, discriminator = networks.build_networks(cfg.get_preset("tiny").model, 3)
+    path = tf.train.Checkpoint(embedder=embedder, generator=generator,
+                               discriminator=discriminator).write(str(tmp_path / "ckpt"))
+    saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    for network in (embedder, generator, discriminator):
+        count = sum(1 for name in saved if name.startswith(network.name + "/"))
+        assert count == len(network.variables), network.name

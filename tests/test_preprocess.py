@@ -199,10 +199,32 @@ def test_episodes_are_deterministic_per_seed(processed):
 
 def test_videos_too_short_for_an_episode_are_dropped(processed):
     out, _ = processed
-    # Every stored video has 6 frames: K = 6 leaves no target, so there is no episode at all.
-    ds = data.episode_dataset(out, k_shots=6, batch_size=1, resolution=64, repeat=False)
-    assert sum(1 for _ in ds) == 0
+    # Every stored video has 6 frames: K = 6 leaves no target. The manifest shows it, so this
+    # fails at once (a repeated empty epoch would otherwise spin forever).
+    with pytest.raises(ValueError, match="7 frames an episode needs"):
+        data.episode_dataset(out, k_shots=6, batch_size=1, resolution=64, repeat=False)
     assert sum(1 for _ in data.episode_dataset(out, 5, 1, 64, repeat=False)) == 7
+
+
+def test_a_resumed_stream_continues_exactly(processed):
+    """Restarting from the last consumed (epoch, position) gives the same episodes as never
+    stopping — across an epoch boundary (7 videos per epoch, 2 per batch)."""
+    out, _ = processed
+
+    def key(e):
+        return np.concatenate([e["video_index"].numpy(), e["frame_indices"].numpy().ravel(),
+                               e["target_index"].numpy(), e["epoch"].numpy()])
+
+    full = [key(e) for e in data.episode_dataset(out, 2, 2, 64, seed=4).take(9)]
+    first = list(data.episode_dataset(out, 2, 2, 64, seed=4).take(5))
+    last = (int(first[-1]["epoch"][-1]), int(first[-1]["position"][-1]))
+    assert last[0] == 1  # 10 episodes: the 5th batch is already in the second epoch
+    resumed = data.episode_dataset(out, 2, 2, 64, seed=4, start=(last[0], last[1] + 1)).take(4)
+    got = [key(e) for e in first] + [key(e) for e in resumed]
+    assert all((a == b).all() for a, b in zip(full, got)) and len(got) == 9
+    np.testing.assert_array_equal(
+        first[-1]["frames"].numpy(),
+        list(data.episode_dataset(out, 2, 2, 64, seed=4).take(5))[-1]["frames"].numpy())
 
 
 def test_a_clip_that_decodes_only_partly_is_reported(tmp_path):

@@ -151,6 +151,7 @@ class TrainConfig:
       weight_vggface: Weight of the VGGFace part of L_CNT (2e-3; some ports use 2.5e-2).
       weight_feature_matching: Weight of L_FM inside L_ADV (10).
       weight_match: Weight of L_MCH (80); ignored when `feed_forward`.
+      weight_pixel_l1: Weight of the pixel L1 that replaces L_CNT when `content_loss="pixel_l1"`.
       feed_forward: Train the feed-forward variant (no L_MCH).
       content_loss: "vgg" (the real L_CNT from user-supplied weights), "random_vgg" (the same
         networks with random weights) or "pixel_l1"; the last two exist only for smoke tests and
@@ -170,6 +171,7 @@ class TrainConfig:
     weight_vggface: float = 2e-3
     weight_feature_matching: float = 10.0
     weight_match: float = 80.0
+    weight_pixel_l1: float = 1.0
     feed_forward: bool = False
     content_loss: str = "vgg"
     finetune_steps: int = 300
@@ -185,7 +187,8 @@ class TrainConfig:
         for name in ("adam_beta1", "adam_beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be in [0, 1), got {getattr(self, name)}.")
-        for name in ("weight_vgg19", "weight_vggface", "weight_feature_matching", "weight_match"):
+        for name in ("weight_vgg19", "weight_vggface", "weight_feature_matching", "weight_match",
+                     "weight_pixel_l1"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}.")
         if self.content_loss not in CONTENT_LOSSES:

@@ -13,19 +13,26 @@ Elements (after batching, `B` = batch size, `R` = resolution), images in [-1, 1]
   video_index       [B] int32         row of D's W
   frame_indices     [B, K] int32      positions of the K frames in the video's stored frames
   target_index      [B] int32         position of the target frame
+  epoch, position   [B] int64         where the episode is in the stream (for exact resumption)
 
-Determinism: with the same `seed`, files, shuffling and episode draws are the same on every run.
+Determinism: with the same `seed`, files, shuffling and episode draws are the same on every run, and
+a run resumed from a recorded (epoch, position) continues the same stream (`episode_dataset`).
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from tfhead import landmark_image
+
+class DataError(ValueError):
+    """Preprocessed data that cannot give episodes as asked."""
+
 
 _FEATURES = {
     "frames": tf.io.VarLenFeature(tf.string),
@@ -107,18 +114,36 @@ def record_files(pattern_or_dir: str) -> list[str]:
 
 def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resolution: int,
                     seed: int = 0, shuffle: bool = True, repeat: bool = True,
-                    shuffle_buffer: int = 1024, drop_remainder: bool = True) -> tf.data.Dataset:
+                    shuffle_buffer: int = 1024, drop_remainder: bool = True,
+                    start: tuple[int, int] = (0, 0),
+                    input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Batched meta-learning episodes from preprocessed shards (see the module docstring).
 
-    Videos with fewer than K + 1 stored frames are dropped (they cannot give an episode).
+    The stream is a sequence of epochs; epoch `e` is a function of (`seed`, `e`) alone: its file
+    order, its shuffle and each episode's frame draw (a stateless seed from the episode's position).
+    Every element carries `epoch` and `position` (its index within the epoch), so a training loop
+    that records the last consumed pair resumes the exact same stream with
+    `start=(epoch, position + 1)`: the skipped part of that epoch is read but not decoded.
+
+    Videos with fewer than K + 1 stored frames are dropped (they cannot give an episode); if the
+    manifest beside the shards shows that no video has K + 1 frames, this fails at once instead of
+    repeating an empty epoch forever.
+
+    Args:
+      input_context: From `strategy.distribute_datasets_from_function`: each input pipeline reads
+        its own subset of the shard files; `batch_size` is then the per-pipeline batch.
     """
     files = record_files(pattern_or_dir)
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.map(parse_video, num_parallel_calls=tf.data.AUTOTUNE)
+    _check_episodes_possible(files, k_shots)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        files = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
+        if not files:
+            raise DataError(
+                f"Input pipeline {input_context.input_pipeline_id} has no shard file: there are "
+                f"fewer shards than the {input_context.num_input_pipelines} workers; preprocess "
+                "with more shards (--videos_per_shard).")
+    start_epoch, start_position = (int(v) for v in start)
+    seed = int(seed)
 
     def check(video):
         tf.debugging.assert_equal(
@@ -130,13 +155,46 @@ def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resoluti
             message="Records were made with another landmark-image version; preprocess again.")
         return video
 
-    ds = ds.map(check).filter(lambda v: v["num_frames"] >= k_shots + 1)
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    ds = tf.data.Dataset.zip((ds, seeds)).map(
-        lambda video, s: sample_episode(video, s, k_shots, resolution),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    def one_epoch(epoch):
+        # File order: a stateless permutation of (seed, epoch). The buffer shuffle below takes a
+        # Python seed (a tensor seed fails under a global seed), so it varies per epoch through
+        # its input order.
+        names = tf.constant(files)
+        if shuffle:
+            names = tf.random.experimental.stateless_shuffle(
+                names, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        ds = tf.data.Dataset.from_tensor_slices(names)
+        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(parse_video, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(check).filter(lambda v: v["num_frames"] >= k_shots + 1)
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
+        ds = ds.enumerate().skip(
+            tf.where(epoch == start_epoch, tf.constant(start_position, tf.int64), 0))
+        return ds.map(lambda position, video: (epoch, position, video))
+
+    last_epoch = 2 ** 62 if repeat else start_epoch + 1
+    ds = tf.data.Dataset.range(start_epoch, last_epoch).flat_map(one_epoch)
+
+    def episode(epoch, position, video):
+        draw_seed = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, position])
+        return {**sample_episode(video, draw_seed, k_shots, resolution),
+                "epoch": epoch, "position": position}
+
+    ds = ds.map(episode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_episodes_possible(files: list[str], k_shots: int) -> None:
+    manifest_path = os.path.join(os.path.dirname(files[0]), "manifest.json")
+    if not os.path.isfile(manifest_path):
+        return
+    with open(manifest_path) as f:
+        videos = json.load(f).get("videos", [])
+    if videos and max(v["frames"] for v in videos) < k_shots + 1:
+        raise DataError(
+            f"No video in {os.path.dirname(files[0])} has the {k_shots + 1} frames an episode "
+            f"needs (K = {k_shots} + 1 target; the longest has "
+            f"{max(v['frames'] for v in videos)}). Lower K or preprocess with more "
+            "--frames_per_video.")

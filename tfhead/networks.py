@@ -30,6 +30,16 @@ def _channels_at(size: int, resolution: int, base_channels: int, max_channels: i
     return min(max_channels, base_channels * max(1, resolution // (2 * size)))
 
 
+def _track_for_checkpoints(owner, stages) -> None:
+    """Makes every layer of `stages` (a list of layers or of (layer, layer-or-None) tuples) also an
+    attribute named after the layer. Keras 3 lists are invisible to `tf.train.Checkpoint`, which
+    would otherwise save only the layers held directly (tested in test_networks)."""
+    for stage in stages:
+        for layer in (stage if isinstance(stage, tuple) else (stage,)):
+            if layer is not None:
+                setattr(owner, layer.name, layer)
+
+
 class _BuildOnZeros:
     """Mixin: builds every sublayer by running `call` once on zeros of the network's input shape.
 
@@ -96,6 +106,7 @@ class ResidualEncoder(keras.layers.Layer):
             self.stages.append((blocks.ResidualBlock(out_channels, resample="none", norm="none",
                                                      power_iterations=power_iterations,
                                                      name=f"extra{extra}"), None))
+        _track_for_checkpoints(self, self.stages)
 
     def call(self, x, training=False):
         features = []
@@ -192,6 +203,7 @@ class Generator(_BuildOnZeros, keras.Model):
     All AdaIN parameters form one vector ψ = P ê (`psi_dim` values). Its layout is `adain_channels`:
     for each AdaIN layer in network order, γ (C values) then β (C values). `render(landmarks, ψ)`
     runs G from given ψ: fine-tuning makes ψ' a trainable variable, export folds it in as a constant.
+    With `with_projection=False` there is no P (the generator of a person model).
 
     Call arguments:
       inputs: (landmarks `[batch, R, R, 3]`, embedding `[batch, embedding_dim]`).
@@ -203,7 +215,7 @@ class Generator(_BuildOnZeros, keras.Model):
                  embedding_dim: int = 512, down_blocks: int = 4, res_blocks: int = 5,
                  up_blocks: int = 4, attention_down: Sequence[int] = (32,),
                  attention_up: Sequence[int] = (64,), epsilon: float = 1e-5,
-                 power_iterations: int = 1, **kwargs):
+                 power_iterations: int = 1, with_projection: bool = True, **kwargs):
         super().__init__(**kwargs)
         if up_blocks != down_blocks:
             raise ValueError(f"up_blocks ({up_blocks}) must equal down_blocks ({down_blocks}).")
@@ -218,6 +230,7 @@ class Generator(_BuildOnZeros, keras.Model):
         self.attention_up = tuple(attention_up)
         self.epsilon = epsilon
         self.power_iterations = power_iterations
+        self.with_projection = with_projection
 
         def channels(size):
             return _channels_at(size, resolution, base_channels, max_channels)
@@ -253,21 +266,32 @@ class Generator(_BuildOnZeros, keras.Model):
             self.decoder_stages.append((block, attention))
             adain_channels += [width, filters]
             width = filters
+        _track_for_checkpoints(self, self.encoder_stages + self.res_stages + self.decoder_stages)
         adain_channels.append(width)  # the final AdaIN before the output convolution
         self.adain_channels = tuple(adain_channels)
         self.psi_dim = 2 * sum(adain_channels)
 
-        self.projection = tfl.sn_dense(
+        self.projection = (tfl.sn_dense(
             self.psi_dim, power_iterations,
             bias_initializer=tfl.AdaINBiasInitializer(adain_channels), name="projection")
+            if with_projection else None)
         self.to_rgb = tfl.sn_conv2d(3, 3, power_iterations, name="to_rgb")
 
-    def _dummy_inputs(self):
-        return (ops.zeros((1, self.resolution, self.resolution, 3)),
-                ops.zeros((1, self.embedding_dim)))
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        landmarks = ops.zeros((1, self.resolution, self.resolution, 3))
+        if self.with_projection:
+            self.call((landmarks, ops.zeros((1, self.embedding_dim))))
+        else:
+            self.render(landmarks, ops.zeros((1, self.psi_dim)))
+        self.built = True
 
     def project(self, embedding, training=False):
         """ψ̂ = P ê: `[batch, embedding_dim]` → `[batch, psi_dim]`."""
+        if self.projection is None:
+            raise ValueError("This generator has no projection P (a person model's generator: "
+                             "its ψ' is given to `render`).")
         return self.projection(embedding, training=training)
 
     def split_psi(self, psi):
@@ -312,7 +336,8 @@ class Generator(_BuildOnZeros, keras.Model):
                 "res_blocks": self.res_blocks, "up_blocks": self.up_blocks,
                 "attention_down": list(self.attention_down),
                 "attention_up": list(self.attention_up), "epsilon": self.epsilon,
-                "power_iterations": self.power_iterations}
+                "power_iterations": self.power_iterations,
+                "with_projection": self.with_projection}
 
 
 class _DiscriminatorBase(_PairEncoderNetwork):
@@ -373,7 +398,7 @@ class Discriminator(_DiscriminatorBase):
     def call(self, inputs, training=False):
         frames, landmarks, video_index = inputs
         v, features = self.body(frames, landmarks, training=training)
-        w = self.video_embeddings(video_index) + self.w0
+        w = self.video_embeddings(video_index) + ops.cast(self.w0, v.dtype)
         return projection_score(v, w, self.bias), features
 
     def get_config(self):
@@ -421,23 +446,33 @@ class PersonDiscriminator(_DiscriminatorBase):
 
 
 def projection_score(v, w, bias):
-    """r = Σ_c v_c · w_c + b per sample: v `[batch, E]`, w `[batch, E]` or `[E]`, b scalar."""
-    return ops.sum(v * w, axis=-1) + bias
+    """r = Σ_c v_c · w_c + b per sample: v `[batch, E]`, w `[batch, E]` or `[E]`, b scalar.
+
+    Computed in float32 whatever the compute dtype (the score feeds the losses directly)."""
+    v, w = ops.cast(v, "float32"), ops.cast(w, "float32")
+    return ops.sum(v * w, axis=-1) + ops.cast(bias, "float32")
+
+
+def _shared_kwargs(config: ModelConfig) -> dict:
+    return dict(resolution=config.resolution, base_channels=config.base_channels,
+                max_channels=config.max_channels, embedding_dim=config.embedding_dim,
+                power_iterations=config.spectral_power_iterations)
+
+
+def generator_kwargs(config: ModelConfig) -> dict:
+    """`Generator` keyword arguments for a `ModelConfig` (also used to rebuild person models)."""
+    return dict(_shared_kwargs(config), down_blocks=config.generator_down_blocks,
+                res_blocks=config.generator_res_blocks, up_blocks=config.generator_up_blocks,
+                attention_down=config.generator_attention_down,
+                attention_up=config.generator_attention_up, epsilon=config.norm_epsilon)
 
 
 def build_networks(config: ModelConfig, num_videos: int = 1):
     """Builds (Embedder, Generator, Discriminator) for a `ModelConfig`, weights created."""
-    shared = dict(resolution=config.resolution, base_channels=config.base_channels,
-                  max_channels=config.max_channels, embedding_dim=config.embedding_dim,
-                  power_iterations=config.spectral_power_iterations)
+    shared = _shared_kwargs(config)
     embedder = Embedder(min_size=config.embedder_min_size, attention_sizes=config.embedder_attention,
                         pooling=config.embedder_pooling, name="embedder", **shared)
-    generator = Generator(down_blocks=config.generator_down_blocks,
-                          res_blocks=config.generator_res_blocks,
-                          up_blocks=config.generator_up_blocks,
-                          attention_down=config.generator_attention_down,
-                          attention_up=config.generator_attention_up,
-                          epsilon=config.norm_epsilon, name="generator", **shared)
+    generator = Generator(name="generator", **generator_kwargs(config))
     discriminator = Discriminator(num_videos=num_videos, min_size=config.embedder_min_size,
                                   attention_sizes=config.embedder_attention,
                                   pooling=config.embedder_pooling, name="discriminator", **shared)

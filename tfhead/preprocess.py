@@ -36,6 +36,7 @@ import cv2
 
 from tfhead import __version__
 from tfhead import crop as crop_lib
+from tfhead import fileio
 from tfhead import landmark_image
 from tfhead import video as video_lib
 
@@ -208,7 +209,7 @@ def _stage1_chunk(task):
     chunk_path, specs, root = task
     options, detector = _worker_state["options"], _worker_state["detector"]
     results = [landmarks_for_video(spec, root, options, detector) for spec in specs]
-    _write_json_atomic(chunk_path, results)
+    fileio.write_json_atomic(chunk_path, results)
     return len(specs)
 
 
@@ -220,7 +221,7 @@ def _stage2_shard(task):
     import tensorflow as tf
 
     options = _worker_state["options"]
-    tmp = _tmp_name(shard_path)
+    tmp = fileio.tmp_name(shard_path)
     with tf.io.TFRecordWriter(tmp) as writer:
         for entry in entries:
             example = _video_example(entry, root, options)
@@ -281,19 +282,6 @@ def _video_example(entry: dict, root: str, options: PreprocessOptions):
 
 # ------------------------------------------------------------------------------------------------
 # Driver.
-
-def _tmp_name(path: str) -> str:
-    return os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
-
-
-def _write_json_atomic(path: str, data) -> None:
-    tmp = _tmp_name(path)
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
 
 def _remove_temporaries(directory: str) -> int:
     stale = glob.glob(os.path.join(directory, ".tmp-*"))
@@ -372,7 +360,7 @@ def run(root: str, out_dir: str, options: PreprocessOptions, workers: int = 1,
                 f"{out_dir} holds an unfinished or finished run with other options or other input "
                 "videos. Use a new --out folder (or delete this one) to start afresh.")
     else:
-        _write_json_atomic(plan_path, plan)
+        fileio.write_json_atomic(plan_path, plan)
 
     # Stage 1.
     chunks = [specs[i:i + _CHUNK_VIDEOS] for i in range(0, len(specs), _CHUNK_VIDEOS)]
@@ -432,7 +420,7 @@ def run(root: str, out_dir: str, options: PreprocessOptions, workers: int = 1,
         "skipped_videos": skipped_videos,
         "skipped_files": skipped_files,
     }
-    _write_json_atomic(os.path.join(out_dir, MANIFEST), manifest)
+    fileio.write_json_atomic(os.path.join(out_dir, MANIFEST), manifest)
     return manifest
 
 

@@ -90,3 +90,104 @@ def read_frames(path: str, indices: Iterable[int]) -> dict[int, np.ndarray]:
     finally:
         capture.release()
     return frames
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing H.264 with ffmpeg.
+
+class VideoWriteError(IOError):
+    """The encoder is missing or failed."""
+
+
+def ffmpeg_executable() -> str:
+    """The ffmpeg binary shipped by the `imageio-ffmpeg` package (libx264 and AAC inside)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise VideoWriteError(
+            "Writing H.264 needs the imageio-ffmpeg package: pip install -e '.[train]'.") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def has_audio(path: str) -> bool:
+    """Whether a media file has an audio stream (asks ffmpeg; False for unreadable files)."""
+    import subprocess
+
+    result = subprocess.run([ffmpeg_executable(), "-hide_banner", "-i", path],
+                            capture_output=True, text=True)
+    return any("Audio:" in line for line in result.stderr.splitlines()
+               if line.strip().startswith("Stream #"))
+
+
+class H264Writer:
+    """Streams RGB frames into an H.264 MP4 (yuv420p, `crf` quality), optionally carrying the
+    audio of another file (cut to the video's length). Written under a temporary name and renamed
+    on `close()`, so an interrupted run never leaves a broken file under the real name.
+
+    Frame width and height must be even (yuv420p). Use as a context manager; an exception inside
+    the block discards the partial file.
+    """
+
+    def __init__(self, path: str, fps: float, width: int, height: int,
+                 audio_from: str | None = None, crf: int = 18):
+        import subprocess
+
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 (yuv420p) needs even sizes, got {width}×{height}.")
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}.")
+        self.path, self.width, self.height = path, width, height
+        self.frames = 0
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        command = [ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
+                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+                   "-r", f"{fps:.6g}", "-i", "-"]
+        self.audio = bool(audio_from) and has_audio(audio_from)
+        if self.audio:
+            command += ["-i", audio_from, "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac",
+                        "-b:a", "128k", "-shortest"]
+        command += ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt",
+                    "yuv420p", "-movflags", "+faststart", "-f", "mp4", self._tmp]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
+
+    def write(self, frame: np.ndarray) -> None:
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if frame.shape != (self.height, self.width, 3):
+            raise ValueError(f"Frame {frame.shape} does not match the video's "
+                             f"{(self.height, self.width, 3)}.")
+        try:
+            self._process.stdin.write(frame.tobytes())
+        except BrokenPipeError:
+            raise VideoWriteError(f"ffmpeg stopped while writing {self.path}: "
+                                  f"{self._process.stderr.read().decode(errors='replace')}") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        error = self._process.stderr.read().decode(errors="replace")
+        if self._process.wait() != 0 or self.frames == 0:
+            self.abort()
+            raise VideoWriteError(f"ffmpeg could not write {self.path} ({self.frames} frames): "
+                                  f"{error.strip() or 'no frames'}")
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Stops the encoder and deletes the partial file (nothing appears under `path`)."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        if os.path.exists(self._tmp):
+            os.remove(self._tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False

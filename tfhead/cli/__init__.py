@@ -1,0 +1,1 @@
+"""Console scripts installed with the package (`tfhead-animate`, `tfhead-demo`)."""

@@ -1,0 +1,335 @@
+"""Few-shot fine-tuning and feed-forward person models (paper §3.3, DESIGN.md §6).
+
+From a meta-learned checkpoint and 1…32 photos (or a video) of a new person:
+
+1. crop + landmarks with the training crop rule and rasterizer (`person_frames`);
+2. ê_NEW = mean of E over the frames (`embed`);
+3. feed-forward: ψ = P ê_NEW, no training (`feed_forward`);
+   fine-tuned: ψ' = P ê_NEW becomes a trainable weight, the rest of G is trained too, D starts from
+   the meta D with w' = w0 + ê_NEW; losses L_CNT + L_ADV for G, hinge for D (`finetune`).
+
+The result is a `PersonModel` (G without P, ψ', reference landmarks): E, P, D and W stay behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Callable, Sequence
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfhead import crop as crop_lib
+from tfhead import landmark_image, landmarks, losses, networks, training
+from tfhead import video as video_lib
+from tfhead.config import Config
+from tfhead.person import PersonGenerator, PersonModel
+
+log = logging.getLogger("tfhead")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAX_SHOTS = 32
+
+
+class MetaCheckpointError(ValueError):
+    """A meta-learning workdir or checkpoint that cannot be loaded."""
+
+
+class PersonInputError(ValueError):
+    """Photos or a video of the new person that cannot be used (unreadable, no face, ...)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# The person's frames.
+
+@dataclasses.dataclass
+class PersonFrames:
+    """K crops of the new person with their landmarks (`R` = model resolution).
+
+    Attributes:
+      frames: `[K, R, R, 3]` uint8 RGB crops.
+      landmarks: `[K, 68, 2]` float32 crop pixels.
+      landmark_images: `[K, R, R, 3]` uint8, drawn by the training rasterizer.
+      sources: Where each frame came from ("photo.jpg", "clip.mp4#120").
+    """
+
+    frames: np.ndarray
+    landmarks: np.ndarray
+    landmark_images: np.ndarray
+    sources: list[str]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _crop_one(image: np.ndarray, points: np.ndarray, resolution: int):
+    transform = crop_lib.CropTransform(crop_lib.crop_box(points), resolution)
+    local = transform.to_crop(points).astype(np.float32)
+    return transform.crop_image(image), local, landmark_image.draw_landmarks(local, resolution)
+
+
+def person_frames(images: Sequence[tuple[str, np.ndarray]], resolution: int,
+                  detector: landmarks.LandmarkDetector) -> PersonFrames:
+    """Crops named RGB images (each must show the face) → `PersonFrames`.
+
+    Raises:
+      PersonInputError: an image has no usable face (its name and the reason are in the message).
+    """
+    if not images:
+        raise PersonInputError("No photos of the person were given.")
+    if len(images) > MAX_SHOTS:
+        raise PersonInputError(f"{len(images)} photos given; at most {MAX_SHOTS} are used (K ≤ 32).")
+    crops, points, drawn, names = [], [], [], []
+    for name, image in images:
+        try:
+            detection = detector.detect(image)
+        except landmarks.LandmarkError as e:
+            raise PersonInputError(f"{name}: {e}") from None
+        c, p, d = _crop_one(landmarks.to_rgb_uint8(image), detection.landmarks, resolution)
+        crops.append(c), points.append(p), drawn.append(d), names.append(name)
+    return PersonFrames(np.stack(crops), np.stack(points), np.stack(drawn), names)
+
+
+def load_person(paths: Sequence[str], resolution: int, detector: landmarks.LandmarkDetector,
+                video_shots: int = 8) -> PersonFrames:
+    """Photos (any number of image files) or one video (`video_shots` frames spread over it)."""
+    if not paths:
+        raise PersonInputError("No photos or video of the person were given.")
+    videos = [p for p in paths if os.path.splitext(p)[1].lower() in video_lib.VIDEO_EXTENSIONS]
+    if videos:
+        if len(paths) != 1:
+            raise PersonInputError("Give either photos or one video of the person, not both.")
+        return _person_from_video(videos[0], resolution, detector, video_shots)
+    images = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise PersonInputError(f"No such photo: {path}")
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise PersonInputError(f"{path}: not a readable image (use JPEG or PNG).")
+        images.append((os.path.basename(path), cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
+    return person_frames(images, resolution, detector)
+
+
+def _person_from_video(path: str, resolution: int, detector, shots: int) -> PersonFrames:
+    try:
+        info = video_lib.probe(path)
+        wanted = np.unique(np.linspace(0, max(info.frame_count - 1, 0), shots).round().astype(int))
+        decoded = video_lib.read_frames(path, wanted)
+    except video_lib.VideoReadError as e:
+        raise PersonInputError(str(e)) from None
+    images, reasons = [], []
+    for index, image in sorted(decoded.items()):
+        try:
+            detector.detect(image)
+            images.append((f"{os.path.basename(path)}#{index}", image))
+        except landmarks.LandmarkError as e:
+            reasons.append(f"frame {index}: {e}")
+    if not images:
+        raise PersonInputError(f"{path}: no usable face in the {len(wanted)} frames sampled "
+                               f"({reasons[0] if reasons else 'none decoded'}).")
+    return person_frames(images, resolution, detector)
+
+
+# ------------------------------------------------------------------------------------------------
+# The meta-learned model.
+
+@dataclasses.dataclass
+class MetaModel:
+    """E, G (with P) and D restored from a meta-learning run."""
+
+    config: Config
+    embedder: networks.Embedder
+    generator: networks.Generator
+    discriminator: networks.Discriminator
+    checkpoint: str
+
+
+def load_meta_model(path: str) -> MetaModel:
+    """Loads a meta-learning workdir (its latest checkpoint) or a checkpoint prefix inside one."""
+    if os.path.isdir(path):
+        workdir, checkpoint = path, tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
+    else:
+        workdir, checkpoint = os.path.dirname(os.path.dirname(os.path.abspath(path))), path
+        if not tf.io.gfile.exists(checkpoint + ".index"):
+            checkpoint = None
+    config_path, data_path = (os.path.join(workdir, "config.json"),
+                              os.path.join(workdir, "data.json"))
+    if checkpoint is None or not os.path.isfile(config_path) or not os.path.isfile(data_path):
+        raise MetaCheckpointError(
+            f"No meta-learning checkpoint at {path}: pass a --workdir of train/meta_train.py "
+            "(holding config.json, data.json and checkpoints/) or a checkpoint prefix in it.")
+    with open(config_path) as f:
+        config = Config.from_json(f.read())
+    with open(data_path) as f:
+        num_videos = json.load(f)["num_videos"]
+    embedder, generator, discriminator = networks.build_networks(config.model, num_videos)
+    status = tf.train.Checkpoint(embedder=embedder, generator=generator,
+                                 discriminator=discriminator).restore(checkpoint)
+    try:
+        status.expect_partial().assert_existing_objects_matched()
+    except AssertionError as e:
+        raise MetaCheckpointError(f"{checkpoint} does not match its config: {e}") from None
+    return MetaModel(config, embedder, generator, discriminator, checkpoint)
+
+
+def embed(meta: MetaModel, person: PersonFrames) -> np.ndarray:
+    """ê_NEW `[embedding_dim]`: the mean of E over the person's frames."""
+    frames = landmark_image.to_model_range(person.frames)[None]
+    drawn = landmark_image.to_model_range(person.landmark_images)[None]
+    return np.asarray(meta.embedder.embed_person(frames, drawn))[0]
+
+
+def _record(meta: MetaModel, person: PersonFrames, **extra) -> dict:
+    return {"meta_checkpoint": os.path.abspath(meta.checkpoint), "shots": len(person),
+            "sources": person.sources, **extra}
+
+
+def feed_forward(meta: MetaModel, person: PersonFrames, name: str) -> PersonModel:
+    """The person model without fine-tuning: ψ = P ê_NEW (the paper's FF variant)."""
+    psi = meta.generator.project(embed(meta, person)[None])[0]
+    generator = PersonGenerator.from_meta_generator(meta.generator, psi)
+    return PersonModel(meta.config, generator, name, person.landmarks[0], "feed-forward",
+                       _record(meta, person))
+
+
+# ------------------------------------------------------------------------------------------------
+# Fine-tuning.
+
+class FineTuner:
+    """The fine-tuning steps: G (without P) and ψ' on L_CNT + L_ADV, then D on the hinge loss.
+
+    Args:
+      config: Losses, learning rates, `d_steps`.
+      generator: The `PersonGenerator` (ψ' initialised to P ê_NEW).
+      discriminator: The `PersonDiscriminator` (w' = w0 + ê_NEW).
+      content_networks: (VGG19, VGGFace) or None for `content_loss="pixel_l1"`.
+    """
+
+    def __init__(self, config: Config, generator: PersonGenerator,
+                 discriminator: networks.PersonDiscriminator, content_networks=None):
+        self.config = config
+        self.generator, self.discriminator = generator, discriminator
+        self.content_networks = content_networks
+        train = config.train
+        self.generator_optimizer = keras.optimizers.Adam(
+            train.lr_generator, beta_1=train.adam_beta1, beta_2=train.adam_beta2)
+        self.discriminator_optimizer = keras.optimizers.Adam(
+            train.lr_discriminator, beta_1=train.adam_beta1, beta_2=train.adam_beta2)
+        # What each phase trains: G's weights and ψ'; D's body, b and w'.
+        self.generator_variables = generator.trainable_variables
+        self.discriminator_variables = discriminator.trainable_variables
+        self.generator_optimizer.build(self.generator_variables)
+        self.discriminator_optimizer.build(self.discriminator_variables)
+        self.step = tf.function(self._step)
+
+    def _content(self, real, fake) -> dict:
+        train = self.config.train
+        if self.content_networks is None:
+            return {"loss/g/pixel_l1": train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)}
+        n = tf.shape(real)[0]
+        terms = {}
+        for network, weight in zip(self.content_networks,
+                                   (train.weight_vgg19, train.weight_vggface)):
+            activations = network(tf.concat([real, fake], 0))
+            terms[f"loss/g/{network.kind}"] = weight * losses.content_loss(
+                [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
+        return terms
+
+    def _step(self, frames, landmark_images):
+        """One G update and `d_steps` D updates on a batch of the person's (frame, landmarks)."""
+        train = self.config.train
+        n = tf.shape(frames)[0]
+        with tf.GradientTape() as tape:
+            fake = tf.cast(self.generator(landmark_images, training=True), tf.float32)
+            scores, features = self.discriminator(
+                (tf.concat([frames, fake], 0), tf.concat([landmark_images] * 2, 0)),
+                training=False)
+            terms = self._content(frames, fake)
+            content = tf.add_n(list(terms.values()))
+            terms["loss/g/content"] = content
+            terms["loss/g/adv"] = losses.generator_adversarial_loss(scores[n:])
+            terms["loss/g/feature_matching"] = train.weight_feature_matching * (
+                losses.feature_matching_loss([tf.stop_gradient(f[:n]) for f in features],
+                                             [f[n:] for f in features]))
+            total = content + terms["loss/g/adv"] + terms["loss/g/feature_matching"]
+            terms["loss/g/total"] = total
+            loss = tf.reduce_mean(total)
+        gradients = tape.gradient(loss, self.generator_variables)
+        self.generator_optimizer.apply_gradients(zip(gradients, self.generator_variables))
+        for _ in range(train.d_steps):
+            with tf.GradientTape() as tape:
+                scores, _ = self.discriminator(
+                    (tf.concat([frames, fake], 0), tf.concat([landmark_images] * 2, 0)),
+                    training=True)
+                real_term, fake_term = losses.hinge_discriminator_loss(scores[:n], scores[n:])
+                d_loss = tf.reduce_mean(real_term + fake_term)
+            gradients = tape.gradient(d_loss, self.discriminator_variables)
+            self.discriminator_optimizer.apply_gradients(
+                zip(gradients, self.discriminator_variables))
+        metrics = {k: tf.reduce_mean(v) for k, v in terms.items()}
+        metrics.update({"loss/d/real": tf.reduce_mean(real_term),
+                        "loss/d/fake": tf.reduce_mean(fake_term), "loss/d/total": d_loss})
+        return metrics
+
+
+def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None = None,
+             config: Config | None = None, content_networks=None, seed: int = 0,
+             log_every: int = 25,
+             on_step: Callable[[int, dict], None] | None = None) -> PersonModel:
+    """Fine-tunes a person model on `person`'s frames (see the module docstring).
+
+    Args:
+      meta: The meta-learned model (not modified).
+      person: The new person's frames.
+      name: The person's name, stored in the model.
+      steps: G updates (default `config.train.finetune_steps`); each takes a batch of
+        min(batch_size, K) of the person's frames, drawn at random.
+      config: Fine-tuning losses and optimisation (default: the meta config); its model section
+        must equal the meta model's.
+      content_networks: (VGG19, VGGFace) for `content_loss` "vgg"/"random_vgg"; None for pixel_l1.
+      on_step: Called with (step, metrics) after every step (progress bars, tests).
+    Raises:
+      training.TrainingDivergedError: a loss became NaN/Inf.
+    """
+    config = config or meta.config
+    if config.model != meta.config.model:
+        raise ValueError("Fine-tuning cannot change the model architecture (config.model).")
+    steps = config.train.finetune_steps if steps is None else steps
+    keras.utils.set_random_seed(seed)
+    embedding = embed(meta, person)
+    psi = meta.generator.project(embedding[None])[0]
+    generator = PersonGenerator.from_meta_generator(meta.generator, psi)
+    discriminator = networks.PersonDiscriminator.from_discriminator(meta.discriminator, embedding)
+    tuner = FineTuner(config, generator, discriminator, content_networks)
+
+    frames = landmark_image.to_model_range(person.frames)
+    drawn = landmark_image.to_model_range(person.landmark_images)
+    batch = min(config.train.batch_size, len(person))
+    rng = np.random.default_rng(seed)
+    progress = training.Progress("fine-tune", 0, max(steps, 1), batch)
+    history, means = [], training.MeanAccumulator()
+    start = time.monotonic()
+    for step in range(1, steps + 1):
+        chosen = rng.choice(len(person), size=batch, replace=False)
+        metrics = {k: float(v) for k, v in tuner.step(tf.constant(frames[chosen]),
+                                                       tf.constant(drawn[chosen])).items()}
+        training.check_finite(metrics, step, None)
+        means.add(metrics)
+        if on_step is not None:
+            on_step(step, metrics)
+        if step % log_every == 0 or step == steps:
+            interval = means.result()
+            history.append({"step": step, **{k: round(v, 5) for k, v in interval.items()}})
+            rate, images = progress.rates(step)
+            log.info(progress.line(step, rate, images, interval,
+                                   ("loss/g/total", "loss/g/content", "loss/g/adv", "loss/d/total")))
+    record = _record(meta, person, steps=steps, batch=batch, seconds=round(time.monotonic() - start, 1),
+                     content_loss=config.train.content_loss, history=history)
+    return PersonModel(meta.config, generator, name, person.landmarks[0], "fine-tuned", record)

@@ -1,0 +1,422 @@
+"""Meta-learning (paper §3.2, DESIGN.md §4–§5): the E+G and D steps, and the training loop.
+
+One iteration = one E+G step, then `train.d_steps` D steps on the same episodes:
+
+* **E+G step** — trains E, G and P (`MetaLearner.generator_variables`):
+  L = L_CNT(x, x̂) + L_ADV + L_MCH, with L_ADV = −D(x̂, y, i) + w_FM · L_FM and
+  L_MCH = w_MCH · |ê_i − W_i|₁ (W_i held constant here; absent in the feed-forward variant).
+  D is run in inference mode, so this step changes none of D's variables.
+* **D step** — trains D (`MetaLearner.discriminator_variables`: V, w0, b and W):
+  hinge loss on (x, x̂) plus, unless feed-forward, w_MCH · |ê_i − W_i|₁ with ê_i held constant —
+  the other half of L_MCH(φ, W), which pulls W's rows towards the embeddings so that fine-tuning
+  can start D from w0 + ê_NEW (paper §3.3).
+
+W is a `keras.layers.Embedding`: a batch reads only its videos' rows, their gradient is a
+`tf.IndexedSlices`, and `LazyAdam` updates only those rows and their moments.
+
+Losses are per example and reduced with `tf.nn.compute_average_loss` over the global batch, so the
+steps are the same code under the default strategy, `MirroredStrategy` and
+`MultiWorkerMirroredStrategy`; networks and optimizers are built inside the strategy's scope.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from typing import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfhead import data as data_lib
+from tfhead import feature_networks, losses, networks, training
+from tfhead.config import Config
+from tfhead.optimizers import LazyAdam
+
+log = logging.getLogger("tfhead")
+
+# The per-step log line shows these (TensorBoard gets every metric).
+_LOG_KEYS = ("loss/g/total", "loss/g/content", "loss/g/adv", "loss/g/match", "loss/d/total",
+             "score/real", "score/fake")
+
+
+class MetaLearner:
+    """Networks, optimizers and the tf.function steps of meta-learning.
+
+    Args:
+      config: The run's `Config`.
+      num_videos: Rows of D's W (the preprocessed set's video count).
+      strategy: A `tf.distribute` strategy (default: the current one).
+      content_networks: (VGG19, VGGFace) `FeatureNetwork`s for L_CNT, or None when
+        `config.train.content_loss == "pixel_l1"`. Built by the caller (inside `strategy.scope()`)
+        so that weight files are checked before anything else is built.
+      jit_compile: Compile each replica's step with XLA.
+      run_eagerly: Run the steps as plain Python (debugging, and the eager benchmark).
+    """
+
+    def __init__(self, config: Config, num_videos: int,
+                 strategy: tf.distribute.Strategy | None = None, content_networks=None,
+                 jit_compile: bool = False, run_eagerly: bool = False):
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.global_batch_size = config.train.batch_size
+        replicas = self.strategy.num_replicas_in_sync
+        if self.global_batch_size % replicas:
+            raise training.TrainingError(
+                f"train.batch_size={self.global_batch_size} must be a multiple of the "
+                f"{replicas} replicas of the strategy.")
+        if (content_networks is None) != (config.train.content_loss == "pixel_l1"):
+            raise ValueError("content_networks must be given exactly when the content loss uses them.")
+        self.content_networks = content_networks
+        train = config.train
+        with self.strategy.scope():
+            keras.utils.set_random_seed(train.seed)
+            self.embedder, self.generator, self.discriminator = networks.build_networks(
+                config.model, num_videos)
+            self.generator_optimizer = keras.optimizers.Adam(
+                train.lr_generator, beta_1=train.adam_beta1, beta_2=train.adam_beta2,
+                name="generator_optimizer")
+            self.discriminator_optimizer = LazyAdam(
+                train.lr_discriminator, beta_1=train.adam_beta1, beta_2=train.adam_beta2,
+                name="discriminator_optimizer")
+            # Which variables each phase trains — declared here and nowhere else.
+            self.generator_variables = (self.embedder.trainable_variables
+                                        + self.generator.trainable_variables)
+            self.discriminator_variables = self.discriminator.trainable_variables
+            self.generator_optimizer.build(self.generator_variables)
+            self.discriminator_optimizer.build(self.discriminator_variables)
+        self.video_table = self.discriminator.video_embeddings.embeddings
+
+        if run_eagerly and jit_compile:
+            raise ValueError("XLA compilation needs graph mode; do not combine it with run_eagerly.")
+
+        def compile_replica(fn):
+            return fn if run_eagerly else tf.function(fn, jit_compile=jit_compile)
+
+        def compile_step(fn):
+            return fn if run_eagerly else tf.function(fn)
+
+        replica_step = compile_replica(self._replica_train_step)
+        replica_g = compile_replica(lambda batch: self._replica_generator_step(batch)[0])
+        replica_d = compile_replica(self._replica_discriminator_only_step)
+        self.train_step = compile_step(lambda batch: self._run(replica_step, batch))
+        self.generator_step = compile_step(lambda batch: self._run(replica_g, batch))
+        self.discriminator_step = compile_step(lambda batch: self._run(replica_d, batch))
+        self.preview = compile_step(self._preview)
+
+    # -- Checkpointed state ----------------------------------------------------------------------
+
+    def trackables(self) -> dict:
+        return {"embedder": self.embedder, "generator": self.generator,
+                "discriminator": self.discriminator,
+                "generator_optimizer": self.generator_optimizer,
+                "discriminator_optimizer": self.discriminator_optimizer}
+
+    # -- Steps -----------------------------------------------------------------------------------
+
+    def _run(self, replica_fn, batch):
+        per_replica = self.strategy.run(replica_fn, args=(batch,))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()}
+
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+
+    def _discriminate(self, batch, fake, training):
+        """One D call on [real; fake] (one spectral-norm update per step, not two)."""
+        n = tf.shape(fake)[0]
+        scores, features = self.discriminator(
+            (tf.concat([batch["target_frame"], tf.cast(fake, batch["target_frame"].dtype)], 0),
+             tf.concat([batch["target_landmark_image"]] * 2, 0),
+             tf.concat([batch["video_index"]] * 2, 0)), training=training)
+        real_features = [f[:n] for f in features]
+        fake_features = [f[n:] for f in features]
+        return scores[:n], scores[n:], real_features, fake_features
+
+    def _content_terms(self, real, fake) -> dict:
+        train = self.config.train
+        if self.content_networks is None:
+            return {"loss/g/pixel_l1": train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)}
+        terms = {}
+        n = tf.shape(real)[0]
+        both = tf.concat([real, fake], 0)
+        for network, weight in zip(self.content_networks,
+                                   (train.weight_vgg19, train.weight_vggface)):
+            activations = network(both)
+            terms[f"loss/g/{network.kind}"] = weight * losses.content_loss(
+                [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
+        return terms
+
+    def _replica_generator_step(self, batch):
+        train = self.config.train
+        with tf.GradientTape() as tape:
+            embeddings = self.embedder.embed_person(batch["frames"], batch["landmark_images"],
+                                                    training=True)
+            fake = tf.cast(  # float32 from here on, whatever the compute dtype
+                self.generator((batch["target_landmark_image"], embeddings), training=True),
+                tf.float32)
+            _, fake_scores, real_features, fake_features = self._discriminate(
+                batch, fake, training=False)
+            terms = self._content_terms(batch["target_frame"], fake)
+            content = tf.add_n(list(terms.values()))
+            terms["loss/g/content"] = content
+            terms["loss/g/adv"] = losses.generator_adversarial_loss(fake_scores)
+            terms["loss/g/feature_matching"] = train.weight_feature_matching * (
+                losses.feature_matching_loss([tf.stop_gradient(f) for f in real_features],
+                                             fake_features))
+            total = content + terms["loss/g/adv"] + terms["loss/g/feature_matching"]
+            if not train.feed_forward:
+                video_rows = tf.stop_gradient(self.discriminator.video_embeddings(batch["video_index"]))
+                terms["loss/g/match"] = train.weight_match * losses.embedding_match_loss(
+                    tf.cast(embeddings, tf.float32), tf.cast(video_rows, tf.float32))
+                total += terms["loss/g/match"]
+            terms["loss/g/total"] = total
+            loss = self._average(total)
+        gradients = tape.gradient(loss, self.generator_variables)
+        self.generator_optimizer.apply_gradients(zip(gradients, self.generator_variables))
+        metrics = {k: self._average(v) for k, v in terms.items()}
+        return metrics, tf.stop_gradient(fake), tf.stop_gradient(embeddings)
+
+    def _replica_discriminator_step(self, batch, fake, embeddings):
+        train = self.config.train
+        with tf.GradientTape() as tape:
+            real_scores, fake_scores, _, _ = self._discriminate(batch, fake, training=True)
+            real, fake_term = losses.hinge_discriminator_loss(real_scores, fake_scores)
+            terms = {"loss/d/real": real, "loss/d/fake": fake_term}
+            total = real + fake_term
+            if not train.feed_forward:
+                video_rows = self.discriminator.video_embeddings(batch["video_index"])
+                terms["loss/d/match"] = train.weight_match * losses.embedding_match_loss(
+                    tf.cast(embeddings, tf.float32), tf.cast(video_rows, tf.float32))
+                total += terms["loss/d/match"]
+            terms["loss/d/total"] = total
+            loss = self._average(total)
+        gradients = tape.gradient(loss, self.discriminator_variables)
+        self.discriminator_optimizer.apply_gradients(
+            zip(gradients, self.discriminator_variables))
+        metrics = {k: self._average(v) for k, v in terms.items()}
+        metrics["score/real"] = self._average(tf.cast(real_scores, tf.float32))
+        metrics["score/fake"] = self._average(tf.cast(fake_scores, tf.float32))
+        return metrics
+
+    def _replica_train_step(self, batch):
+        metrics, fake, embeddings = self._replica_generator_step(batch)
+        for _ in range(self.config.train.d_steps):
+            d_metrics = self._replica_discriminator_step(batch, fake, embeddings)
+        return {**metrics, **d_metrics}
+
+    def _replica_discriminator_only_step(self, batch):
+        embeddings = self.embedder.embed_person(batch["frames"], batch["landmark_images"])
+        fake = tf.cast(self.generator((batch["target_landmark_image"], embeddings)), tf.float32)
+        return self._replica_discriminator_step(batch, fake, embeddings)
+
+    def _preview(self, batch):
+        embeddings = self.embedder.embed_person(batch["frames"], batch["landmark_images"])
+        return self.generator((batch["target_landmark_image"], embeddings))
+
+    def learning_rates(self) -> dict[str, float]:
+        return {"learning_rate/generator": float(self.generator_optimizer.learning_rate),
+                "learning_rate/discriminator": float(self.discriminator_optimizer.learning_rate)}
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop.
+
+@dataclasses.dataclass(frozen=True)
+class MetaTrainOptions:
+    """How to run meta-learning (everything that is not the model or the optimisation).
+
+    Attributes:
+      data: A preprocessed folder (from `train/preprocess.py`) or a glob of its shard files.
+      workdir: Config, checkpoints and TensorBoard logs; a rerun resumes from it.
+      steps: Train until this many E+G iterations (0: use `epochs`).
+      epochs: Train for this many passes over the kept videos (used when `steps` is 0).
+      strategy: "default", "mirrored" or "multi_worker" (see `training.make_strategy`).
+      devices: Devices of the mirrored strategy (None: all GPUs, or the CPU).
+      vgg19_weights, vggface_weights: Weight files of the content-loss networks.
+      precision: "float32" or "mixed_bfloat16".
+      jit_compile: Compile the steps with XLA.
+      checkpoint_every: Save every this many steps (and on SIGINT/SIGTERM and at the end).
+      keep_checkpoints: Checkpoints kept on disk.
+      log_every: Log and write scalars every this many steps.
+      image_every: Write a landmarks | target | generated grid every this many steps (0 = never).
+      preview_images: Rows of that grid.
+    """
+
+    data: str
+    workdir: str
+    steps: int = 0
+    epochs: float = 0.0
+    strategy: str = "default"
+    devices: tuple[str, ...] | None = None
+    vgg19_weights: str | None = None
+    vggface_weights: str | None = None
+    precision: str = "float32"
+    jit_compile: bool = False
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    image_every: int = 500
+    preview_images: int = 4
+
+    def __post_init__(self):
+        if (self.steps > 0) == (self.epochs > 0):
+            raise training.TrainingError("Give exactly one of --steps and --epochs (> 0).")
+        for name in ("checkpoint_every", "keep_checkpoints", "log_every", "preview_images"):
+            if getattr(self, name) < 1:
+                raise training.TrainingError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.strategy not in training.STRATEGIES:
+            raise training.TrainingError(
+                f"Unknown strategy {self.strategy!r}; valid: {list(training.STRATEGIES)}.")
+
+
+@dataclasses.dataclass
+class MetaTrainResult:
+    step: int
+    interrupted_by: int | None
+    checkpoint: str | None
+    metrics: dict
+
+
+def dataset_info(data: str) -> dict:
+    """The preprocessed set's manifest (video count for W, kept videos for epochs)."""
+    files = data_lib.record_files(data)
+    directory = os.path.dirname(files[0])
+    path = os.path.join(directory, "manifest.json")
+    if not os.path.isfile(path):
+        raise training.TrainingError(
+            f"No manifest.json beside {files[0]}: point --data at a folder written by "
+            "train/preprocess.py (its manifest gives the number of videos, i.e. the rows of W).")
+    import json
+
+    with open(path) as f:
+        manifest = json.load(f)
+    return {"directory": directory, "num_videos": len(manifest["videos"]),
+            "resolution": manifest["options"]["resolution"],
+            "landmark_image_version": manifest["landmark_image_version"]}
+
+
+def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
+    """Runs (or resumes) meta-learning as `options` says; returns where it stopped.
+
+    Raises:
+      training.TrainingError: bad data, workdir or weights, with what to do.
+      training.TrainingDivergedError: a loss became NaN/Inf (nothing saved after the last good
+        checkpoint).
+    """
+    info = dataset_info(options.data)
+    if info["resolution"] != config.model.resolution:
+        raise training.TrainingError(
+            f"{options.data} was preprocessed at {info['resolution']}² but the model is "
+            f"{config.model.resolution}²; preprocess with --resolution={config.model.resolution} "
+            f"or choose a matching preset.")
+    strategy = training.make_strategy(options.strategy, list(options.devices) if options.devices
+                                      else None)
+    chief = training.is_chief(strategy)
+    os.makedirs(options.workdir, exist_ok=True)
+    if chief:
+        training.check_run_file(os.path.join(options.workdir, "config.json"), config.to_dict(),
+                                "config")
+        training.check_run_file(os.path.join(options.workdir, "data.json"),
+                                {"num_videos": info["num_videos"],
+                                 "resolution": info["resolution"]}, "dataset")
+    if config.train.content_loss != "vgg":
+        log.warning("content_loss=%s: a smoke-test/benchmark loss, NOT the paper's L_CNT "
+                    "(recorded in %s/config.json).", config.train.content_loss, options.workdir)
+    steps_per_epoch = max(1, info["num_videos"] // config.train.batch_size)
+    total_steps = options.steps or max(1, math.ceil(options.epochs * steps_per_epoch))
+
+    with training.precision_policy(options.precision), strategy.scope():
+        content = feature_networks.build_content_networks(
+            config.train.content_loss, config.model.resolution, options.vgg19_weights,
+            options.vggface_weights)
+        learner = MetaLearner(config, info["num_videos"], strategy, content, options.jit_compile)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    next_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="next_epoch")
+    next_position = tf.Variable(0, dtype=tf.int64, trainable=False, name="next_position")
+    checkpoint = tf.train.Checkpoint(step=step, data_epoch=next_epoch,
+                                     data_position=next_position, **learner.trackables())
+    manager = tf.train.CheckpointManager(
+        checkpoint, training.checkpoint_directory(options.workdir, strategy),
+        max_to_keep=options.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("Resumed from %s (step %d).", manager.latest_checkpoint, int(step))
+    last_saved = int(step) if manager.latest_checkpoint else None
+    if int(step) >= total_steps:
+        log.info("Already at step %d of %d: nothing to do.", int(step), total_steps)
+        return MetaTrainResult(int(step), None, manager.latest_checkpoint, {})
+
+    batch_size = config.train.batch_size
+    start = (int(next_epoch), int(next_position))
+    dataset = strategy.distribute_datasets_from_function(
+        lambda ctx: data_lib.episode_dataset(
+            options.data, config.train.k_shots, ctx.get_per_replica_batch_size(batch_size),
+            config.model.resolution, seed=config.train.seed, start=start, input_context=ctx))
+    iterator = iter(dataset)
+    writer = (tf.summary.create_file_writer(os.path.join(options.workdir, "tensorboard"))
+              if chief else tf.summary.create_noop_writer())
+    progress = training.Progress("meta-train", int(step), total_steps, batch_size)
+    means = training.MeanAccumulator()
+    log.info("Meta-learning %s: %d videos, batch %d, K=%d, %d replicas, steps %d → %d "
+             "(%d steps per epoch); workdir %s.", config.preset, info["num_videos"], batch_size,
+             config.train.k_shots, strategy.num_replicas_in_sync, int(step), total_steps,
+             steps_per_epoch, options.workdir)
+
+    def save():
+        nonlocal last_saved
+        path = manager.save(checkpoint_number=int(step))
+        last_saved = int(step)
+        return path
+
+    metrics: dict[str, float] = {}
+    with training.Interrupts() as interrupts, writer.as_default():
+        while int(step) < total_steps:
+            batch = next(iterator)
+            metrics = {k: float(v) for k, v in learner.train_step(batch).items()}
+            training.check_finite(metrics, int(step) + 1, last_saved)
+            step.assign_add(1)
+            last = strategy.experimental_local_results(batch)[-1]
+            next_epoch.assign(last["epoch"][-1])
+            next_position.assign(last["position"][-1] + 1)
+            means.add(metrics)
+            current = int(step)
+            if current % options.log_every == 0 or current == total_steps:
+                _log_scalars(current, means.result(), progress, learner)
+            if options.image_every and (current % options.image_every == 0 or current == 1):
+                _log_images(current, learner, strategy, batch, options.preview_images)
+            if interrupts.requested is not None:
+                path = save()
+                log.warning("Stopped at step %d; saved %s. Run the same command to resume.",
+                            current, path)
+                writer.flush()
+                return MetaTrainResult(current, interrupts.requested, path, metrics)
+            if current % options.checkpoint_every == 0 or current == total_steps:
+                save()
+    writer.flush()
+    log.info("Finished at step %d; checkpoint %s.", int(step), manager.latest_checkpoint)
+    return MetaTrainResult(int(step), None, manager.latest_checkpoint, metrics)
+
+
+def _log_scalars(step: int, means: Mapping[str, float], progress: training.Progress,
+                 learner: MetaLearner) -> None:
+    steps_per_second, images_per_second = progress.rates(step)
+    scalars = {**means, **learner.learning_rates(),
+               "speed/steps_per_second": steps_per_second,
+               "speed/images_per_second": images_per_second}
+    for key, value in scalars.items():
+        tf.summary.scalar(key, value, step=step)
+    log.info(progress.line(step, steps_per_second, images_per_second, means, _LOG_KEYS))
+
+
+def _log_images(step: int, learner: MetaLearner, strategy, batch, count: int) -> None:
+    local = strategy.experimental_local_results(batch)[0]
+    local = {k: v[:count] for k, v in local.items()}
+    generated = learner.preview(local).numpy()
+    grid = training.image_grid([local["target_landmark_image"].numpy(),
+                                local["target_frame"].numpy(), generated])
+    tf.summary.image("landmarks | target | generated", grid, step=step)
+

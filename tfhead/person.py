@@ -1,0 +1,171 @@
+"""Person models (paper §3.3): one person's generator, fine-tuned or feed-forward.
+
+A person model is the generator without P, its AdaIN parameters ψ' as a weight of their own, and
+what animation needs about the person: the reference landmarks of the source photo (the geometry
+that relative motion keeps) and where the model came from. E, P, D and W are not part of it, so a
+person checkpoint does not grow with the meta-learning corpus (DESIGN.md §9).
+
+On disk a person checkpoint is a folder, written atomically:
+
+    person.json            config, name, mode (fine-tuned / feed-forward), reference landmarks,
+                           tfhead and landmark-image versions, fine-tuning record
+    generator.weights.h5   the person generator (G without P, and ψ')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+
+from tfhead import __version__, landmark_image, networks
+from tfhead.config import Config
+
+PERSON_FILE = "person.json"
+WEIGHTS_FILE = "generator.weights.h5"
+FORMAT_VERSION = 1
+
+
+class PersonCheckpointError(ValueError):
+    """A person checkpoint that is missing, incomplete or made for something else."""
+
+
+@keras.saving.register_keras_serializable(package="tfhead")
+class PersonGenerator(keras.Model):
+    """G(y; ψ'): the generator of one person, landmark image `[batch, R, R, 3]` → frame.
+
+    Holds a `Generator` built without P and ψ' `[psi_dim]` as a trainable weight; fine-tuning
+    trains both (paper §3.3), export folds ψ' in as constants.
+    """
+
+    def __init__(self, generator_config: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.generator_config = dict(generator_config, with_projection=False)
+        for key in ("name", "trainable", "dtype"):
+            self.generator_config.pop(key, None)
+        self.generator = networks.Generator(**self.generator_config, name="generator")
+        self.generator.build()
+        self.psi = self.add_weight(shape=(self.generator.psi_dim,), initializer="zeros",
+                                   name="psi")
+        self.built = True
+
+    @classmethod
+    def from_meta_generator(cls, meta_generator: networks.Generator, psi) -> "PersonGenerator":
+        """Copies every weight of a meta-learned G except P, and sets ψ' = `psi` `[psi_dim]`."""
+        person = cls(meta_generator.get_config(), name="person_generator")
+        projection = {id(v) for v in meta_generator.projection.variables}
+        source = [v for v in meta_generator.variables if id(v) not in projection]
+        target = person.generator.variables
+        # Same constructor, same order: the variables pair up one to one (P aside).
+        if [tuple(v.shape) for v in source] != [tuple(v.shape) for v in target]:
+            raise ValueError("The meta generator's layout does not match its person generator.")
+        for variable, value in zip(target, source):
+            variable.assign(value)
+        person.psi.assign(keras.ops.reshape(keras.ops.cast(psi, "float32"), (-1,)))
+        return person
+
+    def call(self, landmark_images, training=False):
+        return self.generator.render(landmark_images, keras.ops.expand_dims(self.psi, 0),
+                                     training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "generator_config": self.generator_config}
+
+
+@dataclasses.dataclass
+class PersonModel:
+    """A person generator with what animation and export need to know about it.
+
+    Attributes:
+      config: The meta-learning config the model comes from (architecture, resolution).
+      generator: The `PersonGenerator`.
+      name: The person's name (free text, e.g. a file stem).
+      reference_landmarks: `[68, 2]` landmarks of the reference source photo in crop pixels.
+      mode: "fine-tuned" or "feed-forward".
+      record: How it was made (shots, steps, losses, the meta checkpoint), for provenance.
+    """
+
+    config: Config
+    generator: PersonGenerator
+    name: str
+    reference_landmarks: np.ndarray
+    mode: str
+    record: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def resolution(self) -> int:
+        return self.config.model.resolution
+
+    def render(self, landmark_images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+        """Frames `[N, R, R, 3]` uint8 RGB from landmark images `[N, R, R, 3]` uint8 RGB."""
+        outputs = []
+        for start in range(0, len(landmark_images), batch_size):
+            chunk = landmark_image.to_model_range(landmark_images[start:start + batch_size])
+            outputs.append(np.asarray(self.generator(chunk)))
+        return landmark_image.from_model_range(np.concatenate(outputs))
+
+    def save(self, path: str) -> str:
+        """Writes the checkpoint folder `path` atomically (a crash leaves the old one intact)."""
+        path = os.path.abspath(path)
+        parent = os.path.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        self.generator.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+        meta = {"format_version": FORMAT_VERSION, "tfhead_version": __version__,
+                "landmark_image_version": landmark_image.LANDMARK_IMAGE_VERSION,
+                "name": self.name, "mode": self.mode, "config": self.config.to_dict(),
+                "reference_landmarks": np.asarray(self.reference_landmarks).round(3).tolist(),
+                "record": self.record}
+        with open(os.path.join(tmp, PERSON_FILE), "w") as f:
+            json.dump(meta, f, indent=1)
+        if os.path.exists(path):
+            old = f"{tmp}-old"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> "PersonModel":
+        meta_path = os.path.join(path, PERSON_FILE)
+        weights_path = os.path.join(path, WEIGHTS_FILE)
+        if not os.path.isdir(path):
+            raise PersonCheckpointError(
+                f"No person checkpoint at {path}: make one with train/finetune.py (a folder "
+                f"holding {PERSON_FILE} and {WEIGHTS_FILE}).")
+        for required in (meta_path, weights_path):
+            if not os.path.isfile(required):
+                raise PersonCheckpointError(
+                    f"{path} is not a complete person checkpoint: {os.path.basename(required)} "
+                    "is missing.")
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+        except json.JSONDecodeError as e:
+            raise PersonCheckpointError(f"{meta_path} is not valid JSON: {e}") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise PersonCheckpointError(
+                f"{path} has person-checkpoint format {meta.get('format_version')}; this tfhead "
+                f"reads format {FORMAT_VERSION}.")
+        if meta.get("landmark_image_version") != landmark_image.LANDMARK_IMAGE_VERSION:
+            raise PersonCheckpointError(
+                f"{path} was trained on landmark images v{meta.get('landmark_image_version')}, "
+                f"this tfhead draws v{landmark_image.LANDMARK_IMAGE_VERSION}: fine-tune again.")
+        config = Config.from_dict(meta["config"])
+        generator = PersonGenerator(networks.generator_kwargs(config.model), name="person_generator")
+        try:
+            generator.load_weights(weights_path)
+        except (ValueError, KeyError, OSError) as e:
+            raise PersonCheckpointError(f"{weights_path} does not fit its config: {e}") from None
+        return cls(config, generator, meta["name"],
+                   np.asarray(meta["reference_landmarks"], np.float32), meta["mode"],
+                   meta.get("record", {}))
+

@@ -1,0 +1,216 @@
+"""What the meta-learning and fine-tuning loops share: distribution strategies, mixed precision,
+graceful interrupts, progress lines, divergence checks and preview grids.
+
+Nothing here reads flags; entry points pass plain values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from typing import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+log = logging.getLogger("tfhead")
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+# float16 needs loss scaling, and Keras' LossScaleOptimizer densifies the sparse gradient of W;
+# bfloat16 has float32's exponent range and needs none (Ampere+ GPUs, TPUs, recent x86 CPUs).
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue, with a message that says what to do."""
+
+
+class TrainingDivergedError(TrainingError):
+    """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+def make_strategy(name: str, devices: list[str] | None = None) -> tf.distribute.Strategy:
+    """The `tf.distribute` strategy called `name` (one of `STRATEGIES`).
+
+    `mirrored` uses all visible GPUs of this machine (or `devices`); `multi_worker` reads the
+    cluster from the `TF_CONFIG` environment variable (see README, "Several GPUs and machines").
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise TrainingError(
+                "--strategy=multi_worker needs the TF_CONFIG environment variable describing the "
+                "cluster and this worker's task (see README, 'Several GPUs and machines').")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise TrainingError(f"Unknown strategy {name!r}; valid: {list(STRATEGIES)}.")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the worker that writes checkpoints, summaries and configs."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def checkpoint_directory(workdir: str, strategy: tf.distribute.Strategy) -> str:
+    """Where this worker saves: the workdir's `checkpoints/` on the chief, a scratch folder on the
+    others (every worker must take part in a save; only the chief's copy is kept)."""
+    if is_chief(strategy):
+        return os.path.join(workdir, "checkpoints")
+    resolver = strategy.cluster_resolver
+    return os.path.join(workdir, ".worker-scratch", f"{resolver.task_type}-{resolver.task_id}")
+
+
+@contextlib.contextmanager
+def precision_policy(name: str):
+    """Sets the Keras dtype policy while the networks are built, then restores the previous one."""
+    if name not in PRECISIONS:
+        raise TrainingError(f"Unknown precision {name!r}; valid: {list(PRECISIONS)}.")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+class Interrupts:
+    """Turns SIGINT/SIGTERM into a request the loop honours after the current step.
+
+    A second signal of the same kind restores the default behaviour (a second Ctrl-C kills).
+    Handlers are installed only in the main thread; elsewhere `requested` stays None.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        self.requested = signum
+        log.warning("Received %s: stopping after this step and saving a checkpoint "
+                    "(send it again to stop at once).", signal.Signals(signum).name)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class Progress:
+    """Periodic log lines: step, steps/s and images/s over the last interval, ETA, loss values."""
+
+    def __init__(self, name: str, start_step: int, total_steps: int, images_per_step: int):
+        self.name, self.total = name, total_steps
+        self.images_per_step = images_per_step
+        self._last_step, self._last_time = start_step, time.monotonic()
+
+    def rates(self, step: int) -> tuple[float, float]:
+        """(steps/s, images/s) since the previous call, and restarts the interval."""
+        now = time.monotonic()
+        steps_per_second = (step - self._last_step) / max(now - self._last_time, 1e-9)
+        self._last_step, self._last_time = step, now
+        return steps_per_second, steps_per_second * self.images_per_step
+
+    def line(self, step: int, steps_per_second: float, images_per_second: float,
+             metrics: Mapping[str, float], keys: tuple[str, ...]) -> str:
+        eta = (self.total - step) / steps_per_second if steps_per_second > 0 else math.inf
+        values = " ".join(f"{k.split('/', 1)[-1]}={metrics[k]:.4g}" for k in keys if k in metrics)
+        return (f"{self.name} step {step}/{self.total} ({100.0 * step / self.total:.1f}%) | "
+                f"{steps_per_second:.3g} steps/s, {images_per_second:.3g} images/s | "
+                f"ETA {format_duration(eta)} | {values}")
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def check_finite(metrics: Mapping[str, float], step: int, last_checkpoint: int | None) -> None:
+    """Raises `TrainingDivergedError` naming the non-finite losses (DESIGN.md §9: collapse/NaN)."""
+    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    if bad:
+        kept = (f"the last good checkpoint (step {last_checkpoint}) is kept"
+                if last_checkpoint is not None else "no checkpoint had been written yet")
+        raise TrainingDivergedError(
+            f"Training diverged at step {step}: {', '.join(bad)} became NaN/Inf; stopped without "
+            f"saving, {kept}. Lower the learning rates (train.lr_generator / "
+            "train.lr_discriminator) or check the data, then rerun to resume.")
+
+
+class MeanAccumulator:
+    """Means of named scalars over a logging interval."""
+
+    def __init__(self):
+        self._sums, self._count = {}, 0
+
+    def add(self, metrics: Mapping[str, float]) -> None:
+        for key, value in metrics.items():
+            self._sums[key] = self._sums.get(key, 0.0) + float(value)
+        self._count += 1
+
+    def result(self) -> dict[str, float]:
+        means = {k: v / max(self._count, 1) for k, v in self._sums.items()}
+        self._sums, self._count = {}, 0
+        return means
+
+
+def image_grid(columns) -> np.ndarray:
+    """Tiles equally shaped image batches `[n, h, w, 3]` in [-1, 1] as columns of one image
+    `[1, n*h, len(columns)*w, 3]` in [0, 1] (one row per example)."""
+    columns = [np.clip((np.asarray(c, np.float32) + 1.0) / 2.0, 0.0, 1.0) for c in columns]
+    rows = [np.concatenate([c[i] for c in columns], axis=1) for i in range(columns[0].shape[0])]
+    return np.concatenate(rows, axis=0)[None]
+
+
+def check_run_file(path: str, expected: Mapping, what: str) -> None:
+    """Writes `expected` to `path` on a new run; on a rerun refuses to mix different settings."""
+    from tfhead import fileio
+
+    if os.path.isfile(path):
+        with open(path) as f:
+            previous = json.load(f)
+        current = json.loads(json.dumps(expected))
+        if previous != current:
+            changed = sorted(_diff_keys(previous, current))
+            raise TrainingError(
+                f"{os.path.dirname(path)} holds a run with another {what} (differs in: "
+                f"{', '.join(changed)}). Use a new --workdir, or the same settings to resume.")
+        return
+    fileio.write_json_atomic(path, expected)
+
+
+def _diff_keys(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in set(a) | set(b):
+            yield from _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+    elif a != b:
+        yield prefix.rstrip(".")
