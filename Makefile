@@ -16,11 +16,11 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-# The main job: animate a built-in portrait. Not implemented yet (README.md, "What works today").
+# The main job on built-in data: meta-learn briefly on generated faces, fine-tune on a real
+# portrait, animate it from a generated driving clip (README.md, "The demo"). Rerun to resume.
+DEMO_OUT ?= demo_out
 demo: $(STAMP)
-	@echo "tfhead: the main job (fine-tune on a portrait, animate it from a driving video) is not"
-	@echo "implemented yet; see README.md, 'What works today'. 'make test' runs the test suite."
-	@exit 2
+	$(BIN)/tfhead-demo --out_dir=$(DEMO_OUT)
 
 # The whole suite, slow end-to-end tests included (what CI runs).
 test: $(STAMP)
@@ -33,6 +33,7 @@ test-fast: $(STAMP)
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/networks.py
 	$(BIN)/python benchmarks/landmarks.py
+	$(BIN)/python benchmarks/train_step.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUT)

@@ -37,7 +37,8 @@ class AnimateOptions:
       side_by_side: Also write driver crop | landmark image | result to this path (None: no).
       max_frames: Stop after this many driver frames (None: all; required for webcams to end).
       batch_size: Frames per generator call.
-      redetect_every: Face detection every N driver frames while tracking (0 = only on loss).
+      redetect_every: Face detection every N driver frames (1, the default: every frame, the
+        most robust — on generated faces the tracker alone drifted; 0 = track, detect on loss).
     """
 
     motion: str = "relative"
@@ -45,7 +46,7 @@ class AnimateOptions:
     side_by_side: str | None = None
     max_frames: int | None = None
     batch_size: int = 4
-    redetect_every: int = 0
+    redetect_every: int = 1
 
     def __post_init__(self):
         if self.motion not in retarget.MOTION_MODES:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import subprocess
 import time
 
 
@@ -67,12 +66,7 @@ def write_driver(path: str, frames: int, seed: int) -> None:
                                         seed=seed)
     silent = path + ".silent.mp4"
     synthetic.write_video(silent, clip, fps=25.0)
-    tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
-    subprocess.run([video.ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
-                    "-i", silent, "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100",
-                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest",
-                    "-f", "mp4", tmp], check=True)
-    os.replace(tmp, path)
+    video.add_tone(silent, path)
     os.remove(silent)
 
 

@@ -222,7 +222,8 @@ class LandmarkTracker:
     whenever tracking is lost; otherwise the predictor runs in a box derived from the previous
     frame's landmarks, using the offset and scale between detector box and landmarks measured at
     the last detection. Tracking counts as lost when the landmarks' box changes size by more than
-    `max_size_change` (relative) or leaves the frame, or when the face region no longer looks like
+    `max_size_change` (relative, against the previous frame or the last detection) or leaves the
+    frame, or when the face region no longer looks like
     the previous frame's (normalized cross-correlation of 32×32 patches below `min_similarity`:
     a cut, an occlusion or an empty frame — the predictor alone would return a face-shaped guess). Optional exponential smoothing
     (`smoothing` in [0, 1), 0 = off) reduces jitter; it restarts after a lost face.
@@ -284,6 +285,7 @@ class LandmarkTracker:
         box_c = np.array([(box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0])
         self._box_relation = ((box_c - (cx, cy)) / size,
                               np.array([box[2] - box[0], box[3] - box[1]]) / size)
+        self._detected_size = size
         return landmarks
 
     def _track(self, gray):
@@ -298,7 +300,10 @@ class LandmarkTracker:
         height, width = gray.shape
         inside = (landmarks.min() >= -0.1 * size and landmarks[:, 0].max() <= width + 0.1 * size
                   and landmarks[:, 1].max() <= height + 0.1 * size)
-        if abs(new_size / size - 1.0) > self.max_size_change or not inside:
+        # Against the previous frame (a jump) and the last detection (a slow drift, e.g. the
+        # predictor shrinking onto part of the face over many frames).
+        if (abs(new_size / size - 1.0) > self.max_size_change
+                or abs(new_size / self._detected_size - 1.0) > self.max_size_change or not inside):
             return None
         if _similarity(_face_patch(gray, self._previous), self._patch) < self.min_similarity:
             return None

@@ -119,6 +119,19 @@ def has_audio(path: str) -> bool:
                if line.strip().startswith("Stream #"))
 
 
+def add_tone(video_path: str, out_path: str, frequency: float = 220.0) -> None:
+    """Copies a video's picture and adds a sine tone as its audio track (test and demo drivers)."""
+    import subprocess
+
+    tmp = os.path.join(os.path.dirname(os.path.abspath(out_path)),
+                       f".tmp-{os.getpid()}-{os.path.basename(out_path)}")
+    subprocess.run([ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
+                    "-i", video_path, "-f", "lavfi", "-i",
+                    f"sine=frequency={frequency:g}:sample_rate=44100", "-map", "0:v", "-map", "1:a",
+                    "-c:v", "copy", "-c:a", "aac", "-shortest", "-f", "mp4", tmp], check=True)
+    os.replace(tmp, out_path)
+
+
 class H264Writer:
     """Streams RGB frames into an H.264 MP4 (yuv420p, `crf` quality), optionally carrying the
     audio of another file (cut to the video's length). Written under a temporary name and renamed
@@ -146,8 +159,9 @@ class H264Writer:
                    "-r", f"{fps:.6g}", "-i", "-"]
         self.audio = bool(audio_from) and has_audio(audio_from)
         if self.audio:
-            command += ["-i", audio_from, "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac",
-                        "-b:a", "128k", "-shortest"]
+            # apad + shortest: the picture sets the length (audio is cut or padded with silence).
+            command += ["-i", audio_from, "-map", "0:v:0", "-map", "1:a:0", "-af", "apad",
+                        "-c:a", "aac", "-b:a", "128k", "-shortest"]
         command += ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt",
                     "yuv420p", "-movflags", "+faststart", "-f", "mp4", self._tmp]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE,

@@ -35,6 +35,8 @@ _NEUTRAL = flags.DEFINE_integer("neutral_frame", None,
                                 "Driver frame used as the neutral reference (relative motion).")
 _MAX_FRAMES = flags.DEFINE_integer("max_frames", None, "Stop after N frames (webcams: needed).")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Frames per generator call.")
+_REDETECT = flags.DEFINE_integer("redetect_every", 1, "Detect the driver's face every N frames "
+                                 "(1: every frame, most robust; 0: track, detect only on loss).")
 
 
 def main(argv):
@@ -59,7 +61,8 @@ def main(argv):
             model = finetune.feed_forward(meta, frames, name="feed-forward")
         options = animate.AnimateOptions(
             motion=_MOTION.value, neutral_frame=_NEUTRAL.value, side_by_side=_SIDE.value,
-            max_frames=_MAX_FRAMES.value, batch_size=_BATCH.value)
+            max_frames=_MAX_FRAMES.value, batch_size=_BATCH.value,
+            redetect_every=_REDETECT.value)
         with training.Interrupts() as interrupts:
             report = animate.animate(model, _DRIVER.value, _OUT.value, options, detector,
                                      interrupts)

@@ -1,0 +1,279 @@
+"""Fine-tuning, person checkpoints, feed-forward models, retargeting and animation."""
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import tensorflow as tf
+
+from tfhead import config as config_lib
+from tfhead import (animate, datasets, driving, finetune, landmark_image, landmarks, meta_learning,
+                    preprocess, retarget, synthetic)
+from tfhead import video as video_lib
+from tfhead.person import PersonCheckpointError, PersonGenerator, PersonModel
+from tfhead import networks
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Retargeting (NumPy only).
+
+def face(identity_seed, **motion):
+    return synthetic.procedural_landmarks(synthetic.random_identity(identity_seed), 256, **motion)
+
+
+def test_the_reference_frame_maps_to_the_source_exactly():
+    source, driver = face(1), face(2)
+    np.testing.assert_allclose(retarget.Retargeter(source, driver)(driver), source, atol=1e-3)
+
+
+def test_relative_motion_keeps_the_source_geometry_not_the_drivers():
+    source, driver_neutral = face(1), face(7)
+    src, drv = retarget.face_proportions(source), retarget.face_proportions(driver_neutral)
+    assert abs(src["jaw_width"] - drv["jaw_width"]) > 0.05  # the two faces differ
+    retargeter = retarget.Retargeter(source, driver_neutral)
+    for motion in (dict(mouth_open=0.6), dict(yaw=0.2), dict(roll=0.15, scale=1.1)):
+        driven = face(7, **motion)
+        out = retarget.face_proportions(retargeter(driven))
+        for key in ("jaw_width", "eye_distance"):
+            assert abs(out[key] - src[key]) < 0.35 * abs(drv[key] - src[key]) + 0.01, (motion, key)
+
+
+def test_relative_motion_carries_expression_and_pose():
+    source, driver = face(1), face(7)
+    retargeter = retarget.Retargeter(source, driver)
+
+    def mouth_gap(p):
+        return np.linalg.norm(p[66] - p[62])
+
+    opened = retargeter(face(7, mouth_open=0.8))
+    assert mouth_gap(opened) > mouth_gap(source) + 3
+    # A 0.2 rad roll of the driver rolls the source's rigid points by the same angle.
+    rolled = retargeter(face(7, roll=0.2))
+    scale, rotation, _ = retarget.fit_similarity(source[retarget.RIGID_POINTS],
+                                                 rolled[retarget.RIGID_POINTS])
+    driver_rotation = retarget.fit_similarity(driver[retarget.RIGID_POINTS],
+                                              face(7, roll=0.2)[retarget.RIGID_POINTS])[1]
+    assert np.arctan2(rotation[1, 0], rotation[0, 0]) == pytest.approx(
+        np.arctan2(driver_rotation[1, 0], driver_rotation[0, 0]), abs=0.01)
+
+
+def test_motion_mapper_holds_the_last_landmarks_when_the_face_is_lost():
+    source, driver = face(1), face(7)
+    mapper = driving.MotionMapper("relative", source, 256)
+    np.testing.assert_array_equal(mapper.landmarks(None), source)  # before any face: at rest
+    first = mapper.landmarks(driver)
+    np.testing.assert_array_equal(mapper.landmarks(None), first)
+    assert (mapper.at_rest, mapper.held) == (1, 1)
+    absolute = driving.MotionMapper("absolute", source, 256)
+    np.testing.assert_allclose(absolute.landmarks(driver), driver)
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny meta-learned model on generated records.
+
+@pytest.fixture(scope="module")
+def meta_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    datasets.make_procedural_corpus(str(root), persons=3, videos_per_person=1, frames_per_clip=8,
+                                    size=160)
+    records = str(tmp_path_factory.mktemp("records"))
+    preprocess.run(str(root), records, preprocess.PreprocessOptions(
+        resolution=64, frames_per_video=4, videos_per_shard=4), workers=1, progress_bar=False)
+    workdir = str(tmp_path_factory.mktemp("meta"))
+    config = config_lib.get_preset("tiny", {"train.content_loss": "pixel_l1"})
+    meta_learning.train(config, meta_learning.MetaTrainOptions(
+        data=records, workdir=workdir, steps=2, image_every=0, checkpoint_every=2))
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return [("astronaut.png", skimage.data.astronaut())]
+
+
+@pytest.fixture(scope="module")
+def person_frames(astronaut):
+    return finetune.person_frames(astronaut, 64, landmarks.LandmarkDetector())
+
+
+def variables(model):
+    return [v.numpy().copy() for v in model.variables]
+
+
+def test_a_finetuning_step_changes_g_and_psi_and_never_e_or_p(meta_dir, person_frames):
+    meta = finetune.load_meta_model(meta_dir)
+    embedder_before = variables(meta.embedder)
+    projection_before = variables(meta.generator.projection)
+    person = finetune.finetune(meta, person_frames, "astronaut", steps=0)
+    start = variables(person.generator)
+    psi_start = person.generator.psi.numpy().copy()
+    person = finetune.finetune(meta, person_frames, "astronaut", steps=2)
+    after = variables(person.generator)
+    trainable = {id(v) for v in person.generator.trainable_variables}
+    moved = [not np.array_equal(a, b) for a, b, v in zip(start, after, person.generator.variables)
+             if id(v) in trainable]
+    assert all(moved), f"{moved.count(False)} trainable variables did not move"
+    assert not np.array_equal(psi_start, person.generator.psi.numpy())
+    for a, b in zip(embedder_before, variables(meta.embedder)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(projection_before, variables(meta.generator.projection)):
+        np.testing.assert_array_equal(a, b)
+    assert not hasattr(person.generator.generator, "projection") or \
+        person.generator.generator.projection is None
+    assert person.record["steps"] == 2 and person.record["history"]
+
+
+def test_feed_forward_psi_is_p_of_the_mean_embedding(meta_dir, person_frames):
+    meta = finetune.load_meta_model(meta_dir)
+    model = finetune.feed_forward(meta, person_frames, "astronaut")
+    expected = meta.generator.project(finetune.embed(meta, person_frames)[None])[0]
+    np.testing.assert_allclose(model.generator.psi.numpy(), expected, rtol=1e-5, atol=1e-6)
+    drawn = landmark_image.to_model_range(person_frames.landmark_images)
+    np.testing.assert_allclose(  # the person generator renders as the meta G with that ψ
+        model.generator(drawn), meta.generator.render(drawn, expected[None]), atol=1e-5)
+
+
+def test_person_checkpoint_loads_alone_and_is_far_smaller(meta_dir, person_frames, tmp_path):
+    meta = finetune.load_meta_model(meta_dir)
+    tuned = finetune.finetune(meta, person_frames, "astronaut", steps=2)
+    ff = finetune.feed_forward(meta, person_frames, "astronaut")
+    path = tuned.save(str(tmp_path / "person"))
+    drawn = person_frames.landmark_images
+    # Loads in a fresh process that never sees the meta checkpoint.
+    code = ("import sys, numpy as np; from tfhead.person import PersonModel; "
+            "m = PersonModel.load(sys.argv[1]); print(m.name, m.mode, m.resolution)")
+    result = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.stdout.split() == ["astronaut", "fine-tuned", "64"], result.stderr[-2000:]
+    loaded = PersonModel.load(path)
+    np.testing.assert_array_equal(loaded.render(drawn), tuned.render(drawn))
+    np.testing.assert_allclose(loaded.reference_landmarks, person_frames.landmarks[0], atol=1e-3)
+
+    def size(directory):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(directory)
+                   for f in files)
+
+    meta_size = sum(os.path.getsize(p) for p in tf.io.gfile.glob(meta.checkpoint + ".*"))
+    assert size(path) * 4 < meta_size, (size(path), meta_size)
+    # Fine-tuning changed the output.
+    assert np.abs(ff.render(drawn).astype(int) - tuned.render(drawn).astype(int)).mean() > 0.5
+
+
+def test_broken_or_missing_checkpoints_fail_clearly(tmp_path, meta_dir):
+    with pytest.raises(PersonCheckpointError, match="No person checkpoint"):
+        PersonModel.load(str(tmp_path / "nope"))
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "person.json").write_text("{}")
+    with pytest.raises(PersonCheckpointError, match="generator.weights.h5 is missing"):
+        PersonModel.load(str(tmp_path / "half"))
+    with pytest.raises(finetune.MetaCheckpointError, match="No meta-learning checkpoint"):
+        finetune.load_meta_model(str(tmp_path))
+
+
+def test_a_photo_without_a_face_is_named(meta_dir):
+    blank = np.full((300, 300, 3), 128, np.uint8)
+    with pytest.raises(finetune.PersonInputError, match="wall.png: No face found"):
+        finetune.person_frames([("wall.png", blank)], 64, landmarks.LandmarkDetector())
+
+
+# ---------------------------------------------------------------------------------------------
+# Animation.
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    """A real-photo warp of the astronaut (30 frames, 25 fps) with 3 blank frames in the middle
+    and an audio track."""
+    directory = tmp_path_factory.mktemp("driver")
+    image = skimage.data.astronaut()
+    points = landmarks.LandmarkDetector().detect(image).landmarks
+    warped = str(directory / "warp.mp4")
+    datasets.make_photo_warp_clip(warped, image, points, 30, seed=3, amplitude=1.0)
+    frames = list(video_lib.iter_frames(warped))
+    for i in (12, 13, 14):
+        frames[i] = np.zeros_like(frames[i])
+    silent = str(directory / "silent.mp4")
+    synthetic.write_video(silent, np.stack(frames), fps=25.0)
+    with_audio = str(directory / "driver.mp4")
+    video_lib.add_tone(silent, with_audio)
+    return {"silent": silent, "audio": with_audio}
+
+
+@pytest.fixture(scope="module")
+def person_model(meta_dir, person_frames):
+    return finetune.feed_forward(finetune.load_meta_model(meta_dir), person_frames, "astronaut")
+
+
+def test_animation_writes_a_readable_h264_with_audio_and_side_by_side(person_model, driver,
+                                                                      tmp_path):
+    out, side = str(tmp_path / "out.mp4"), str(tmp_path / "sbs.mp4")
+    report = animate.animate(person_model, driver["audio"], out,
+                             animate.AnimateOptions(side_by_side=side, batch_size=4))
+    assert report.frames == 30 and report.audio
+    assert report.frames_held >= 3  # the blank frames held the last landmarks
+    info = video_lib.probe(out)
+    assert (info.frame_count, info.width, info.height) == (30, 64, 64)
+    assert info.fps == pytest.approx(25.0)
+    assert video_lib.has_audio(out)
+    assert (video_lib.probe(side).width, video_lib.probe(side).height) == (192, 64)
+    codec = subprocess.run([video_lib.ffmpeg_executable(), "-hide_banner", "-i", out],
+                           capture_output=True, text=True).stderr
+    assert "Video: h264" in codec
+    assert set(report.median_ms) == set(animate.STAGES)
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
+
+
+def test_a_silent_driver_gives_a_silent_video_in_absolute_mode(person_model, driver, tmp_path):
+    out = str(tmp_path / "out.mp4")
+    report = animate.animate(person_model, driver["silent"], out,
+                             animate.AnimateOptions(motion="absolute", max_frames=10))
+    assert report.frames == 10 and not report.audio and not video_lib.has_audio(out)
+
+
+def test_a_corrupt_driving_video_fails_clearly_and_writes_nothing(person_model, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(driving.DrivingError, match="Unreadable video"):
+        animate.animate(person_model, str(bad), str(tmp_path / "out.mp4"))
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.slow
+def test_cli_finetune_then_animate(meta_dir, driver, tmp_path):
+    """train/finetune.py → person checkpoint → tfhead-animate; and their one-line errors."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    photo = str(tmp_path / "astronaut.png")
+    cv2.imwrite(photo, cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+    person = str(tmp_path / "person")
+    run = subprocess.run([sys.executable, os.path.join(REPO, "train/finetune.py"),
+                          f"--meta={meta_dir}", f"--photos={photo}", f"--out={person}",
+                          "--steps=3"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "fine-tuned person model 'astronaut'" in run.stdout
+    animate_cli = [sys.executable, "-m", "tfhead.cli.animate"]
+    out = str(tmp_path / "out.mp4")
+    run = subprocess.run(animate_cli + [f"--person={person}", f"--driver={driver['audio']}",
+                                        f"--out={out}", "--max_frames=8"],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "8 frames" in run.stdout and video_lib.probe(out).frame_count == 8
+    # Errors: a photo without a face, a corrupt driver, a missing checkpoint.
+    wall = str(tmp_path / "wall.png")
+    cv2.imwrite(wall, np.full((200, 200, 3), 90, np.uint8))
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\0" * 1000)
+    for command, message in (
+            ([sys.executable, os.path.join(REPO, "train/finetune.py"), f"--meta={meta_dir}",
+              f"--photos={wall}", f"--out={tmp_path / 'p2'}", "--steps=1"], "No face found"),
+            (animate_cli + [f"--person={person}", f"--driver={bad}", f"--out={out}"],
+             "Unreadable video"),
+            (animate_cli + [f"--person={tmp_path / 'missing'}", f"--driver={driver['audio']}",
+                            f"--out={out}"], "No person checkpoint")):
+        run = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert run.returncode != 0 and message in run.stderr, run.stderr[-2000:]
+        assert "Traceback" not in run.stderr
