@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhead import crop as crop_lib
-from tfhead import landmark_image, landmarks, losses, networks, training
+from tfhead import landmark_image, landmarks, losses, meta_learning, networks, training
 from tfhead import video as video_lib
 from tfhead.config import Config
 from tfhead.person import PersonGenerator, PersonModel
@@ -229,19 +229,6 @@ class FineTuner:
         self.discriminator_optimizer.build(self.discriminator_variables)
         self.step = tf.function(self._step)
 
-    def _content(self, real, fake) -> dict:
-        train = self.config.train
-        if self.content_networks is None:
-            return {"loss/g/pixel_l1": train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)}
-        n = tf.shape(real)[0]
-        terms = {}
-        for network, weight in zip(self.content_networks,
-                                   (train.weight_vgg19, train.weight_vggface)):
-            activations = network(tf.concat([real, fake], 0))
-            terms[f"loss/g/{network.kind}"] = weight * losses.content_loss(
-                [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
-        return terms
-
     def _step(self, frames, landmark_images):
         """One G update and `d_steps` D updates on a batch of the person's (frame, landmarks)."""
         train = self.config.train
@@ -251,7 +238,7 @@ class FineTuner:
             scores, features = self.discriminator(
                 (tf.concat([frames, fake], 0), tf.concat([landmark_images] * 2, 0)),
                 training=False)
-            terms = self._content(frames, fake)
+            terms = meta_learning.content_terms(self.content_networks, train, frames, fake)
             content = tf.add_n(list(terms.values()))
             terms["loss/g/content"] = content
             terms["loss/g/adv"] = losses.generator_adversarial_loss(scores[n:])

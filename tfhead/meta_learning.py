@@ -43,6 +43,22 @@ _LOG_KEYS = ("loss/g/total", "loss/g/content", "loss/g/adv", "loss/g/match", "lo
              "score/real", "score/fake")
 
 
+def content_terms(content_networks, train, real, fake) -> dict:
+    """The weighted L_CNT terms per example: {"loss/g/vgg19": ..., "loss/g/vggface": ...}, or
+    {"loss/g/pixel_l1": ...} when `content_networks` is None (smoke-test mode). Shared by
+    meta-learning and fine-tuning; `train` is a `TrainConfig`."""
+    if content_networks is None:
+        return {"loss/g/pixel_l1": train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)}
+    terms = {}
+    n = tf.shape(real)[0]
+    both = tf.concat([real, fake], 0)
+    for network, weight in zip(content_networks, (train.weight_vgg19, train.weight_vggface)):
+        activations = network(both)
+        terms[f"loss/g/{network.kind}"] = weight * losses.content_loss(
+            [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
+    return terms
+
+
 class MetaLearner:
     """Networks, optimizers and the tf.function steps of meta-learning.
 
@@ -137,18 +153,22 @@ class MetaLearner:
         return scores[:n], scores[n:], real_features, fake_features
 
     def _content_terms(self, real, fake) -> dict:
-        train = self.config.train
-        if self.content_networks is None:
-            return {"loss/g/pixel_l1": train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)}
-        terms = {}
-        n = tf.shape(real)[0]
-        both = tf.concat([real, fake], 0)
-        for network, weight in zip(self.content_networks,
-                                   (train.weight_vgg19, train.weight_vggface)):
-            activations = network(both)
-            terms[f"loss/g/{network.kind}"] = weight * losses.content_loss(
-                [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
-        return terms
+        return content_terms(self.content_networks, self.config.train, real, fake)
+
+    def _update(self, tape, loss, terms: dict, variables, optimizer) -> dict:
+        """Applies the gradient of `loss` (recorded on `tape`) to `variables`; returns every term
+        averaged over the global batch, for logging."""
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return {k: self._average(v) for k, v in terms.items()}
+
+    def _match(self, embeddings, video_index, train_rows: bool):
+        """w_MCH · |ê_i − W_i|₁ per example; the side not being trained is held constant."""
+        rows = self.discriminator.video_embeddings(video_index)
+        embeddings, rows = ((tf.stop_gradient(embeddings), rows) if train_rows
+                            else (embeddings, tf.stop_gradient(rows)))
+        return self.config.train.weight_match * losses.embedding_match_loss(
+            tf.cast(embeddings, tf.float32), tf.cast(rows, tf.float32))
 
     def _replica_generator_step(self, batch):
         train = self.config.train
@@ -169,15 +189,12 @@ class MetaLearner:
                                              fake_features))
             total = content + terms["loss/g/adv"] + terms["loss/g/feature_matching"]
             if not train.feed_forward:
-                video_rows = tf.stop_gradient(self.discriminator.video_embeddings(batch["video_index"]))
-                terms["loss/g/match"] = train.weight_match * losses.embedding_match_loss(
-                    tf.cast(embeddings, tf.float32), tf.cast(video_rows, tf.float32))
+                terms["loss/g/match"] = self._match(embeddings, batch["video_index"], train_rows=False)
                 total += terms["loss/g/match"]
             terms["loss/g/total"] = total
             loss = self._average(total)
-        gradients = tape.gradient(loss, self.generator_variables)
-        self.generator_optimizer.apply_gradients(zip(gradients, self.generator_variables))
-        metrics = {k: self._average(v) for k, v in terms.items()}
+        metrics = self._update(tape, loss, terms, self.generator_variables,
+                               self.generator_optimizer)
         return metrics, tf.stop_gradient(fake), tf.stop_gradient(embeddings)
 
     def _replica_discriminator_step(self, batch, fake, embeddings):
@@ -188,16 +205,12 @@ class MetaLearner:
             terms = {"loss/d/real": real, "loss/d/fake": fake_term}
             total = real + fake_term
             if not train.feed_forward:
-                video_rows = self.discriminator.video_embeddings(batch["video_index"])
-                terms["loss/d/match"] = train.weight_match * losses.embedding_match_loss(
-                    tf.cast(embeddings, tf.float32), tf.cast(video_rows, tf.float32))
+                terms["loss/d/match"] = self._match(embeddings, batch["video_index"], train_rows=True)
                 total += terms["loss/d/match"]
             terms["loss/d/total"] = total
             loss = self._average(total)
-        gradients = tape.gradient(loss, self.discriminator_variables)
-        self.discriminator_optimizer.apply_gradients(
-            zip(gradients, self.discriminator_variables))
-        metrics = {k: self._average(v) for k, v in terms.items()}
+        metrics = self._update(tape, loss, terms, self.discriminator_variables,
+                               self.discriminator_optimizer)
         metrics["score/real"] = self._average(tf.cast(real_scores, tf.float32))
         metrics["score/fake"] = self._average(tf.cast(fake_scores, tf.float32))
         return metrics
