@@ -43,12 +43,12 @@ setup(
     long_description=(_HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["tfhead", "tfhead.*"]),
+    packages=find_packages(include=["tfhead", "tfhead.*", "tfhead_cli"]),
     install_requires=_CORE,
     extras_require={"train": _TRAIN, "edge": _LITERT, "test": _TEST},
     entry_points={"console_scripts": [
-        "tfhead-animate=tfhead.cli.animate:run",
-        "tfhead-demo=tfhead.cli.demo:run",
+        "tfhead-animate=tfhead_cli.animate:run",
+        "tfhead-demo=tfhead_cli.demo:run",
     ]},
     classifiers=[
         "Programming Language :: Python :: 3.11",

@@ -255,7 +255,7 @@ def test_cli_finetune_then_animate(meta_dir, driver, tmp_path):
                           "--steps=3"], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "fine-tuned person model 'astronaut'" in run.stdout
-    animate_cli = [sys.executable, "-m", "tfhead.cli.animate"]
+    animate_cli = [sys.executable, "-m", "tfhead_cli.animate"]
     out = str(tmp_path / "out.mp4")
     run = subprocess.run(animate_cli + [f"--person={person}", f"--driver={driver['audio']}",
                                         f"--out={out}", "--max_frames=8"],

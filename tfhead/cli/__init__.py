@@ -1,1 +1,0 @@
-"""Console scripts installed with the package (`tfhead-animate`, `tfhead-demo`)."""
