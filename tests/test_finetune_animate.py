@@ -14,8 +14,7 @@ from tfhead import config as config_lib
 from tfhead import (animate, datasets, driving, finetune, landmark_image, landmarks, meta_learning,
                     preprocess, retarget, synthetic)
 from tfhead import video as video_lib
-from tfhead.person import PersonCheckpointError, PersonGenerator, PersonModel
-from tfhead import networks
+from tfhead.person import PersonCheckpointError, PersonModel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -41,7 +41,8 @@ class DrivingFrame:
       image: The full RGB frame.
       crop: `[R, R, 3]` RGB crop with the driver's crop box (black before the first face).
       landmarks: `[68, 2]` driver landmarks in crop pixels, or None when no face was found.
-      seconds: Time spent decoding and finding landmarks (for per-stage reports).
+      decode_seconds, landmark_seconds: Time spent decoding and finding landmarks (per-stage
+        reports).
     """
 
     index: int

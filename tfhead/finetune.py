@@ -286,6 +286,8 @@ def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None
       training.TrainingDivergedError: a loss became NaN/Inf.
     """
     config = config or meta.config
+    if steps is not None and steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}.")
     if config.model != meta.config.model:
         raise ValueError("Fine-tuning cannot change the model architecture (config.model).")
     steps = config.train.finetune_steps if steps is None else steps

@@ -22,13 +22,13 @@ steps are the same code under the default strategy, `MirroredStrategy` and
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
 from typing import Mapping
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfhead import data as data_lib
@@ -303,8 +303,6 @@ def dataset_info(data: str) -> dict:
         raise training.TrainingError(
             f"No manifest.json beside {files[0]}: point --data at a folder written by "
             "train/preprocess.py (its manifest gives the number of videos, i.e. the rows of W).")
-    import json
-
     with open(path) as f:
         manifest = json.load(f)
     return {"directory": directory, "num_videos": len(manifest["videos"]),
