@@ -1,12 +1,10 @@
 """train/preprocess.py on generated clips: records, manifest, skips, resumability after SIGKILL,
 and the episode sampler on its output."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -113,30 +111,37 @@ def test_real_photo_warp_records_keep_true_geometry(corpus, processed):
     pytest.fail("the astronaut video is missing from the records")
 
 
-def _wait_for(path_glob, process, timeout=120):
-    import glob
-    start = time.time()
-    while time.time() - start < timeout:
-        if glob.glob(path_glob):
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(0.02)
-    return False
+# Runs train/preprocess.py and SIGKILLs itself right after the first task of one stage has
+# finished (a landmarks chunk or a shard written), so the kill always lands mid-run — polling for
+# files from outside raced with the fast second stage.
+_KILL_AFTER_FIRST = """
+import os, runpy, signal, sys
+from tfhead import preprocess
+stage, cli = sys.argv[1], sys.argv[2]
+original = preprocess._Progress.__call__
+def progress(self, n):
+    original(self, n)
+    if self.stage == stage and self.done < self.total:
+        os.kill(os.getpid(), signal.SIGKILL)
+preprocess._Progress.__call__ = progress
+sys.argv = sys.argv[2:]
+runpy.run_path(cli, run_name="__main__")
+"""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage_file", [".work/landmarks-*.json", "videos-*.tfrecord"])
-def test_killed_run_resumes_to_the_same_records(corpus, processed, tmp_path, stage_file):
+@pytest.mark.parametrize("stage,stage_file", [("landmarks", ".work/landmarks-*.json"),
+                                              ("shards", "videos-*.tfrecord")])
+def test_killed_run_resumes_to_the_same_records(corpus, processed, tmp_path, stage, stage_file):
+    import glob
     reference, _ = processed
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, CLI, f"--input={corpus}", f"--out={out}", *FLAGS,
-                                "--workers=1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    reached = _wait_for(str(out / stage_file), process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert reached, "the run finished or failed before it could be killed"
-    assert not (out / "manifest.json").exists()
+    killed = subprocess.run([sys.executable, "-c", _KILL_AFTER_FIRST, stage, CLI,
+                             f"--input={corpus}", f"--out={out}", *FLAGS, "--workers=1"],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert glob.glob(str(out / stage_file))  # the first task's output is there ...
+    assert not (out / "manifest.json").exists()  # ... and the run is unfinished
     run_cli(corpus, out, "--workers=1")
     for name in preprocess.load_manifest(reference)["shards"]:
         assert (out / name).read_bytes() == open(os.path.join(reference, name), "rb").read()

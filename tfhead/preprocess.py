@@ -29,7 +29,7 @@ import logging
 import multiprocessing
 import os
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import cv2
