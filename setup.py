@@ -24,6 +24,9 @@ _CORE = [
     "tqdm>=4.66,<5",
 ]
 _LITERT = ["ai-edge-litert>=2.0,<3"]
+# The on-device runner: LiteRT plus ffmpeg for H.264 + audio output (it falls back to OpenCV's
+# mp4v where imageio-ffmpeg has no wheel).
+_EDGE = _LITERT + ["imageio-ffmpeg>=0.5,<1"]
 _TRAIN = [
     "tensorflow>=2.21,<2.22",
     "keras>=3.10,<4",
@@ -45,10 +48,11 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["tfhead", "tfhead.*", "tfhead_cli"]),
     install_requires=_CORE,
-    extras_require={"train": _TRAIN, "edge": _LITERT, "test": _TEST},
+    extras_require={"train": _TRAIN, "edge": _EDGE, "test": _TEST},
     entry_points={"console_scripts": [
         "tfhead-animate=tfhead_cli.animate:run",
         "tfhead-demo=tfhead_cli.demo:run",
+        "tfhead-edge=tfhead_cli.edge:run",
     ]},
     classifiers=[
         "Programming Language :: Python :: 3.11",

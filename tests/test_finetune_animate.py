@@ -92,11 +92,6 @@ def meta_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def astronaut():
-    return [("astronaut.png", skimage.data.astronaut())]
-
-
-@pytest.fixture(scope="module")
 def person_frames(astronaut):
     return finetune.person_frames(astronaut, 64, landmarks.LandmarkDetector())
 
@@ -183,25 +178,6 @@ def test_a_photo_without_a_face_is_named(meta_dir):
 
 # ---------------------------------------------------------------------------------------------
 # Animation.
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    """A real-photo warp of the astronaut (30 frames, 25 fps) with 3 blank frames in the middle
-    and an audio track."""
-    directory = tmp_path_factory.mktemp("driver")
-    image = skimage.data.astronaut()
-    points = landmarks.LandmarkDetector().detect(image).landmarks
-    warped = str(directory / "warp.mp4")
-    datasets.make_photo_warp_clip(warped, image, points, 30, seed=3, amplitude=1.0)
-    frames = list(video_lib.iter_frames(warped))
-    for i in (12, 13, 14):
-        frames[i] = np.zeros_like(frames[i])
-    silent = str(directory / "silent.mp4")
-    synthetic.write_video(silent, np.stack(frames), fps=25.0)
-    with_audio = str(directory / "driver.mp4")
-    video_lib.add_tone(silent, with_audio)
-    return {"silent": silent, "audio": with_audio}
-
 
 @pytest.fixture(scope="module")
 def person_model(meta_dir, person_frames):

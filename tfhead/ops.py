@@ -2,7 +2,7 @@
 
 Every function takes and returns NHWC tensors `[batch, height, width, channels]` and is written
 with `keras.ops` in forms that convert to TFLite built-ins inside the XNNPACK CPU delegate:
-no RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD or GATHER (DESIGN.md §7).
+no RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD or GATHER (DESIGN.md §7), and no int8 AVERAGE_POOL_2D.
 """
 
 from __future__ import annotations
@@ -71,8 +71,15 @@ def upsample_nearest_2x(x):
 
 
 def downsample_avg_2x(x):
-    """×2 average pooling (AVERAGE_POOL_2D in TFLite)."""
-    return ops.average_pool(x, pool_size=2, strides=2, padding="valid", data_format="channels_last")
+    """×2 average pooling, written as a 2×2 stride-2 depthwise convolution with weights 1/4.
+
+    Same values and the same training speed in TensorFlow as `average_pool` (measured), but in a
+    full-integer TFLite model AVERAGE_POOL_2D stays int8 (it must share its input's scale) and
+    XNNPACK does not take an int8 AVERAGE_POOL_2D: each one split the graph. An int8
+    DEPTHWISE_CONV_2D is delegated (BUILD_NOTES.md, "Export").
+    """
+    kernel = ops.full((2, 2, x.shape[-1], 1), 0.25, dtype=x.dtype)
+    return ops.depthwise_conv(x, kernel, strides=2, padding="valid", data_format="channels_last")
 
 
 def global_pool(x, mode: str = "sum"):

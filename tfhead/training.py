@@ -11,14 +11,14 @@ import json
 import logging
 import math
 import os
-import signal
-import threading
 import time
 from typing import Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfhead.runtime import Interrupts, format_duration  # noqa: F401  (re-exported)
 
 log = logging.getLogger("tfhead")
 
@@ -88,39 +88,6 @@ def precision_policy(name: str):
         keras.config.set_dtype_policy(previous)
 
 
-class Interrupts:
-    """Turns SIGINT/SIGTERM into a request the loop honours after the current step.
-
-    A second signal of the same kind restores the default behaviour (a second Ctrl-C kills).
-    Handlers are installed only in the main thread; elsewhere `requested` stays None.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.requested: int | None = None
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested is not None:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-        self.requested = signum
-        log.warning("Received %s: stopping after this step and saving a checkpoint "
-                    "(send it again to stop at once).", signal.Signals(signum).name)
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
-
-
 class Progress:
     """Periodic log lines: step, steps/s and images/s over the last interval, ETA, loss values."""
 
@@ -143,15 +110,6 @@ class Progress:
         return (f"{self.name} step {step}/{self.total} ({100.0 * step / self.total:.1f}%) | "
                 f"{steps_per_second:.3g} steps/s, {images_per_second:.3g} images/s | "
                 f"ETA {format_duration(eta)} | {values}")
-
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
 def check_finite(metrics: Mapping[str, float], step: int, last_checkpoint: int | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -100,13 +101,25 @@ class VideoWriteError(IOError):
 
 
 def ffmpeg_executable() -> str:
-    """The ffmpeg binary shipped by the `imageio-ffmpeg` package (libx264 and AAC inside)."""
+    """The ffmpeg binary shipped by the `imageio-ffmpeg` package (libx264 and AAC inside), else an
+    `ffmpeg` on PATH."""
     try:
         import imageio_ffmpeg
-    except ImportError:
-        raise VideoWriteError(
-            "Writing H.264 needs the imageio-ffmpeg package: pip install -e '.[train]'.") from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        found = shutil.which("ffmpeg")
+        if found:
+            return found
+    raise VideoWriteError("Writing H.264 needs ffmpeg: pip install imageio-ffmpeg (in the "
+                          "[train] and [edge] extras) or put an ffmpeg on PATH.")
+
+
+def has_ffmpeg() -> bool:
+    try:
+        ffmpeg_executable()
+    except VideoWriteError:
+        return False
+    return True
 
 
 def has_audio(path: str) -> bool:
@@ -205,3 +218,53 @@ class H264Writer:
         else:
             self.abort()
         return False
+
+
+class OpenCVWriter:
+    """MPEG-4 Part 2 ('mp4v') through OpenCV: the fallback where no ffmpeg exists (no audio, larger
+    files). Same interface and the same temporary-name-then-rename rule as `H264Writer`."""
+
+    audio = False
+
+    def __init__(self, path: str, fps: float, width: int, height: int):
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}.")
+        self.path, self.width, self.height = path, width, height
+        self.frames = 0
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                       (width, height))
+        if not self._writer.isOpened():
+            raise VideoWriteError(f"OpenCV cannot write {path} with the mp4v codec.")
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (self.height, self.width, 3):
+            raise ValueError(f"Frame {frame.shape} does not match the video's "
+                             f"{(self.height, self.width, 3)}.")
+        self._writer.write(cv2.cvtColor(np.ascontiguousarray(frame, np.uint8), cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        self._writer.release()
+        if self.frames == 0:
+            self.abort()
+            raise VideoWriteError(f"No frames to write to {self.path}.")
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._writer.release()
+        if os.path.exists(self._tmp):
+            os.remove(self._tmp)
+
+
+def open_writer(path: str, fps: float, width: int, height: int, audio_from: str | None = None,
+                codec: str = "auto"):
+    """A video writer: `codec` "h264" (ffmpeg; carries `audio_from`'s audio), "mp4v" (OpenCV, no
+    audio) or "auto" (H.264 when an ffmpeg exists, else mp4v)."""
+    if codec not in ("auto", "h264", "mp4v"):
+        raise ValueError(f"Unknown codec {codec!r}; valid: auto, h264, mp4v.")
+    if codec == "h264" or (codec == "auto" and has_ffmpeg()):
+        return H264Writer(path, fps, width, height, audio_from)
+    return OpenCVWriter(path, fps, width, height)

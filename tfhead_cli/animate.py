@@ -28,7 +28,11 @@ _META = flags.DEFINE_string("meta", None, "Or: a meta-learning workdir, with --p
 _PHOTOS = flags.DEFINE_list("photos", None, "Photos (or one video) of the person, with --meta.")
 _DRIVER = flags.DEFINE_string("driver", None, "Driving video file, or a webcam index (0, 1, ...).",
                               required=True)
-_OUT = flags.DEFINE_string("out", None, "Output mp4.", required=True)
+_OUT = flags.DEFINE_string("out", None, "Output mp4. Optional with --display.")
+_DISPLAY = flags.DEFINE_bool("display", False, "Show driver | landmarks | result in a window "
+                             "(q or Esc stops; needs an OpenCV with GUI).")
+_CODEC = flags.DEFINE_enum("codec", "auto", ["auto", "h264", "mp4v"],
+                           "auto: H.264 when an ffmpeg exists, else mp4v.")
 _SIDE = flags.DEFINE_string("side_by_side", None, "Also write driver | landmarks | result here.")
 _MOTION = flags.DEFINE_enum("motion", "relative", ["relative", "absolute"], "Motion mode.")
 _NEUTRAL = flags.DEFINE_integer("neutral_frame", None,
@@ -42,9 +46,11 @@ _REDETECT = flags.DEFINE_integer("redetect_every", 1, "Detect the driver's face 
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import animate, driving, finetune, landmarks, person, training
+    from tfhead import animate, driving, finetune, landmarks, person, reenact, training
     from tfhead import video as video_lib
 
+    if not _OUT.value and not _DISPLAY.value:
+        raise app.UsageError("Give --out, --display, or both.")
     if _BATCH.value < 1:
         raise app.UsageError("--batch_size must be >= 1.")
     try:
@@ -62,20 +68,23 @@ def main(argv):
         options = animate.AnimateOptions(
             motion=_MOTION.value, neutral_frame=_NEUTRAL.value, side_by_side=_SIDE.value,
             max_frames=_MAX_FRAMES.value, batch_size=_BATCH.value,
-            redetect_every=_REDETECT.value)
+            redetect_every=_REDETECT.value, display=_DISPLAY.value, codec=_CODEC.value)
         with training.Interrupts() as interrupts:
             report = animate.animate(model, _DRIVER.value, _OUT.value, options, detector,
                                      interrupts)
     except (person.PersonCheckpointError, finetune.MetaCheckpointError,
-            finetune.PersonInputError, driving.DrivingError, video_lib.VideoWriteError) as e:
+            finetune.PersonInputError, driving.DrivingError, video_lib.VideoWriteError,
+            reenact.DisplayError) as e:
         sys.exit(f"tfhead-animate: {e}")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in report.median_ms.items())
-    print(f"tfhead-animate: wrote {report.output} ({report.frames} frames, {report.size}², "
-          f"{report.fps:g} fps, audio {'yes' if report.audio else 'no'})"
+    print(f"tfhead-animate: {report.frames} frames ({report.size}², {report.fps:g} fps, "
+          f"audio {'yes' if report.audio else 'no'})"
+          + (f" → {report.output}" if report.output else "")
           + (f" and {report.side_by_side}" if report.side_by_side else "") + ".")
     print(f"  no face: {report.frames_held} frame(s) held the last landmarks, "
           f"{report.frames_at_rest} before the first face showed the source at rest.")
-    print(f"  median ms per frame: {stages}; total {report.seconds:.1f} s.")
+    print(f"  median ms per frame: {stages}; total {report.seconds:.1f} s "
+          f"({report.frames_per_second:.1f} frames/s).")
 
 
 def run():

@@ -1,0 +1,106 @@
+r"""Export a person model to TFLite files for phones and boards (DESIGN.md §7).
+
+The person's ψ' is folded into the generator (AdaIN → instance normalization with a constant
+affine; P, E, D and W are gone). Each file maps one landmark image [1, R, R, 3] in [-1, 1] to one
+frame in [-1, 1] and carries metadata (tfhead version, preset, resolution, landmark-image version,
+value range, person, reference landmarks, parity numbers) that `tfhead-edge` checks. Every file is
+run against the Keras model before it is written; a mode outside its thresholds fails with the
+numbers measured and writes nothing.
+
+The model is a person checkpoint (train/finetune.py), or a meta-learning workdir plus photos of
+the person (the feed-forward model, made here).
+
+Quantization: fp32, fp16 (half the size), dynamic (int8 weights), int8 (int8 convolutions
+calibrated on landmark images of the person's motion; --driver calibrates on a driving video
+instead of generated tracks), or all.
+
+Examples:
+  python export/export_tflite.py --person=people/astronaut --quantization=all --out=models/
+  python export/export_tflite.py --person=people/astronaut --quantization=fp16 \
+      --out=astronaut.tflite
+  python export/export_tflite.py --meta=runs/small128 --photos=mona_lisa.jpg --name=mona_lisa \
+      --quantization=int8 --driver=talk.mp4 --out=models/
+"""
+
+import logging
+import os
+import re
+import sys
+
+from absl import app, flags
+
+_PERSON = flags.DEFINE_string("person", None, "Person checkpoint folder (from train/finetune.py).")
+_META = flags.DEFINE_string("meta", None, "Or: a meta-learning workdir, with --photos (feed-forward).")
+_PHOTOS = flags.DEFINE_list("photos", None, "Photos (or one video) of the person, with --meta.")
+_NAME = flags.DEFINE_string("name", None, "The person's name with --meta (default: first photo's stem).")
+_QUANTIZATION = flags.DEFINE_enum("quantization", "all",
+                                  ["fp32", "fp16", "dynamic", "int8", "all"], "Quantization mode.")
+_OUT = flags.DEFINE_string("out", None, "A .tflite path (one mode), or a folder: files are named "
+                           "<name>.<mode>.tflite.", required=True)
+_DRIVER = flags.DEFINE_string("driver", None, "A driving video: int8 calibration and parity images "
+                              "from it (retargeted onto the person) instead of generated tracks.")
+_CALIBRATION = flags.DEFINE_integer("calibration_images", 64, "Landmark images for int8 calibration.")
+_PARITY = flags.DEFINE_integer("parity_images", 8, "Images per parity set (noise, faces, person).")
+_THREADS = flags.DEFINE_integer("num_threads", 2, "LiteRT threads for the parity runs.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the generated tracks and random images.")
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "person"
+
+
+def main(argv):
+    del argv
+    logging.getLogger("tfhead").setLevel(logging.INFO)
+    from tfhead import driving, export, finetune, landmarks, person
+
+    if bool(_PERSON.value) == bool(_META.value):
+        raise app.UsageError("Give either --person, or --meta with --photos.")
+    if _META.value and not _PHOTOS.value:
+        raise app.UsageError("--meta needs --photos of the person.")
+    if _CALIBRATION.value < 1 or _PARITY.value < 1 or _THREADS.value < 1:
+        raise app.UsageError("--calibration_images, --parity_images and --num_threads must be >= 1.")
+    modes = export.QUANTIZATIONS if _QUANTIZATION.value == "all" else (_QUANTIZATION.value,)
+    single_file = _OUT.value.endswith(".tflite")
+    if single_file and len(modes) > 1:
+        raise app.UsageError("--quantization=all writes several files: give a folder as --out.")
+    try:
+        detector = landmarks.LandmarkDetector()
+        if _PERSON.value:
+            model = person.PersonModel.load(_PERSON.value)
+        else:
+            meta = finetune.load_meta_model(_META.value)
+            frames = finetune.load_person(_PHOTOS.value, meta.config.model.resolution, detector)
+            name = _NAME.value or os.path.splitext(os.path.basename(_PHOTOS.value[0]))[0]
+            model = finetune.feed_forward(meta, frames, name)
+        inputs = export.export_inputs(model, _DRIVER.value, _CALIBRATION.value, _PARITY.value,
+                                      _SEED.value, detector)
+    except (person.PersonCheckpointError, finetune.MetaCheckpointError,
+            finetune.PersonInputError, driving.DrivingError, export.ExportError) as e:
+        sys.exit(f"export_tflite: {e}")
+
+    failed = []
+    print(f"export_tflite: {model.mode} model '{model.name}', {model.config.preset} at "
+          f"{model.resolution}²; person images from {inputs.source}.")
+    for mode in modes:
+        path = (_OUT.value if single_file
+                else os.path.join(_OUT.value, f"{_file_name(model.name)}.{mode}.tflite"))
+        logging.info("Exporting %s …", mode)
+        try:
+            result = export.export(model, mode, path, inputs, num_threads=_THREADS.value)
+        except export.ExportError as e:
+            print(f"  {mode:8s} FAILED: {e}")
+            failed.append(mode)
+            continue
+        print(f"  {mode:8s} {result.size_bytes / 2**20:7.2f} MiB  {result.path}  "
+              f"({result.seconds:.1f} s)")
+        print(f"           parity vs Keras: {export.format_parity(result.parity)}")
+        print(f"           XNNPACK: {result.partitions} partition(s); ops outside the delegate: "
+              f"{', '.join(result.undelegated) if result.undelegated else 'none'}")
+    if failed:
+        sys.exit(f"export_tflite: {len(failed)} of {len(modes)} mode(s) failed: {', '.join(failed)} "
+                 "(nothing was written for them).")
+
+
+if __name__ == "__main__":
+    app.run(main)

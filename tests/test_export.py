@@ -1,0 +1,243 @@
+"""TFLite export (every mode, parity, metadata, ops) and the on-device runner without TensorFlow."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfhead import config as config_lib
+from tfhead import export, finetune, landmark_image, landmarks, networks, reenact
+from tfhead import video as video_lib
+from tfhead.edge import EdgeModel, Invoker, ModelFileError, model_file, undelegated_ops
+from tfhead.person import PersonGenerator, PersonModel
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+@pytest.fixture(scope="module")
+def person_model(astronaut):
+    """A tiny feed-forward person model of the astronaut (random-weight G, ψ = P ê)."""
+    config = config_lib.get_preset("tiny")
+    generator = networks.Generator(**networks.generator_kwargs(config.model))
+    generator.build()
+    embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
+    psi = generator.project(embedding.astype("float32"))[0]
+    frames = finetune.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
+    return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
+                       frames.landmarks[0], "feed-forward")
+
+
+@pytest.fixture(scope="module")
+def inputs(person_model):
+    return export.export_inputs(person_model, calibration_count=32, parity_count=4)
+
+
+@pytest.fixture(scope="module")
+def exported(person_model, inputs, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models")
+    return {mode: export.export(person_model, mode, str(directory / f"astronaut.{mode}.tflite"),
+                                inputs)
+            for mode in export.QUANTIZATIONS}
+
+
+@pytest.mark.parametrize("mode", export.QUANTIZATIONS)
+def test_every_mode_converts_within_its_thresholds_with_builtins_only(exported, mode):
+    result = exported[mode]
+    assert os.path.isfile(result.path) and os.path.getsize(result.path) == result.size_bytes
+    thresholds = export.THRESHOLDS[mode]
+    assert set(result.parity) == set(export.PARITY_SETS)
+    for name in thresholds.sets:
+        assert thresholds.violations(result.parity[name]) == [], (name, result.parity[name])
+    with open(result.path, "rb") as f:
+        content = f.read()
+    operators = model_file.operator_names(content)
+    assert all(name.isupper() and not name.startswith("FLEX") for name in operators), operators
+    assert "CUSTOM" not in operators
+    # ψ' is folded in: P (a FULLY_CONNECTED on ê) is gone; the graph is one landmark image in.
+    assert "FULLY_CONNECTED" not in operators
+    # Every node runs inside the XNNPACK delegate, as one partition.
+    assert (result.undelegated, result.partitions) == ([], 1)
+    meta = model_file.read_metadata(content)
+    assert meta["quantization"] == mode and meta["resolution"] == 64
+    assert meta["preset"] == "tiny" and meta["person"] == "astronaut"
+    assert meta["landmark_image_version"] == landmark_image.LANDMARK_IMAGE_VERSION
+    assert meta["input"]["range"] == meta["output"]["range"] == [-1.0, 1.0]
+    assert meta["parity"] == result.parity
+
+
+def test_file_sizes_shrink_with_quantization(exported):
+    # tiny has ~25k weights, so the graph and metadata are a large share of the file; at small128
+    # fp16 is 0.53× and dynamic/int8 0.30× of fp32 (benchmarks/export.py).
+    sizes = {mode: r.size_bytes for mode, r in exported.items()}
+    assert sizes["fp16"] < 0.8 * sizes["fp32"]
+    assert max(sizes["dynamic"], sizes["int8"]) < 0.7 * sizes["fp32"]
+
+
+def test_int8_runs_integer_convolutions_and_float_normalization(exported):
+    invoker = Invoker(exported["int8"].content)
+    types = {(op["op_name"], op["operand_types"][0].__name__)
+             for op in invoker.interpreter._get_ops_details() if op["operand_types"]}
+    assert ("CONV_2D", "int8") in types
+    assert ("MEAN", "float32") in types and ("CONV_2D", "float32") not in types
+    assert invoker.input["dtype"] == np.int8
+
+
+def test_the_edge_model_renders_what_the_keras_model_renders(person_model, exported, inputs):
+    images = landmark_image.from_model_range(inputs.parity["person"])
+    edge = EdgeModel.load(exported["fp32"].path, num_threads=2)
+    difference = np.abs(edge.render(images).astype(int) - person_model.render(images).astype(int))
+    assert difference.max() <= 1
+    np.testing.assert_allclose(edge.reference_landmarks, person_model.reference_landmarks, atol=1e-3)
+
+
+def test_a_model_outside_its_thresholds_fails_with_the_numbers_and_writes_nothing(
+        person_model, inputs, tmp_path):
+    path = tmp_path / "strict.tflite"
+    strict = export.Thresholds(max_abs=0.0, mean_abs=0.0, min_ssim=1.0)
+    with pytest.raises(export.ExportParityError, match=r"dynamic.*max \|diff\|.*Measured: noise"):
+        export.export(person_model, "dynamic", str(path), inputs, strict)
+    assert not path.exists() and not os.listdir(tmp_path)
+
+
+def test_a_graph_needing_flex_ops_fails_at_conversion():
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 3], tf.float32)])
+    def determinant(x):
+        return tf.linalg.det(tf.reshape(x[:, :4, :4, 0], [1, 4, 4]))
+
+    with pytest.raises(export.ExportError, match="MatrixDeterminant.*Flex"):
+        export.convert(determinant.get_concrete_function(), "fp32")
+
+
+def test_ops_outside_the_cpu_delegate_are_listed():
+    """The delegation check can fail: nearest resizing is a builtin XNNPACK does not take."""
+    @tf.function(input_signature=[tf.TensorSpec([1, 16, 16, 3], tf.float32)])
+    def resize_then_conv(x):
+        y = tf.image.resize(x, (32, 32), method="nearest")
+        return tf.nn.conv2d(y, tf.ones([3, 3, 3, 4]), 1, "SAME")
+
+    invoker = Invoker(export.convert(resize_then_conv.get_concrete_function(), "fp32"))
+    outside, partitions = undelegated_ops(invoker)
+    assert outside == ["RESIZE_NEAREST_NEIGHBOR"] and partitions == 1
+
+
+def _rewrite_metadata(content, **changes):
+    meta = model_file.read_metadata(content)
+    for key, value in changes.items():
+        meta[key] = value
+    return model_file.with_metadata(content, meta)
+
+
+def test_mismatched_or_missing_metadata_is_a_clear_error(exported, person_model):
+    content = exported["fp16"].content
+    EdgeModel(content)  # the real file loads
+    cases = [
+        (_rewrite_metadata(content, resolution=128), "metadata says resolution 128"),
+        (_rewrite_metadata(content, landmark_image_version=99), "landmark images v99"),
+        (_rewrite_metadata(content, format_version=99), "format 99"),
+        (_rewrite_metadata(content, reference_landmarks=[[0, 0]]), "reference_landmarks"),
+        (export.convert(export.serving_function(person_model), "fp32"), "no tfhead metadata"),
+        (b"\0" * 64, "not a TFLite model"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ModelFileError, match=message):
+            EdgeModel(bad)
+
+
+def test_metadata_round_trips_and_replaces_itself(exported):
+    content = model_file.with_metadata(exported["fp32"].content, {"a": 1})
+    content = model_file.with_metadata(content, {"b": [1, 2]})
+    assert model_file.read_metadata(content) == {"b": [1, 2]}
+    # The graph is untouched.
+    x = np.zeros((1, 64, 64, 3), np.float32)
+    np.testing.assert_array_equal(Invoker(content)(x), Invoker(exported["fp32"].content)(x))
+
+
+def test_calibration_from_a_driving_video_holds_out_the_parity_images(person_model, driver):
+    inputs = export.export_inputs(person_model, driver["silent"], calibration_count=16,
+                                  parity_count=4)
+    assert "driving video" in inputs.source
+    assert len(inputs.calibration) >= 12 and len(inputs.parity["person"]) == 4
+    person = landmark_image.from_model_range(inputs.parity["person"])
+    for image in person:  # held out: no parity image is also a calibration image
+        assert not any(np.array_equal(image, c) for c in inputs.calibration)
+
+
+def test_a_headless_opencv_gives_a_clear_window_error(exported, driver, tmp_path):
+    import cv2
+
+    if "GTK" in cv2.getBuildInformation() and os.environ.get("DISPLAY"):
+        pytest.skip("this OpenCV can open windows")
+    with pytest.raises(reenact.DisplayError, match="no GUI"):
+        reenact.reenact(EdgeModel.load(exported["fp16"].path), driver["silent"], None,
+                        reenact.ReenactOptions(display=True, max_frames=2))
+
+
+def _edge(*flags):
+    """tfhead-edge in a subprocess where `import tensorflow` raises ImportError."""
+    return subprocess.run([sys.executable, os.path.join(REPO, "tests", "no_tensorflow.py"),
+                           "tfhead_cli.edge", *flags], capture_output=True, text=True, env=ENV,
+                          cwd=REPO)
+
+
+@pytest.mark.parametrize("mode", ["fp32", "int8"])
+def test_the_runner_works_where_tensorflow_cannot_be_imported(exported, driver, tmp_path, mode):
+    out, side = str(tmp_path / "out.mp4"), str(tmp_path / "sbs.mp4")
+    run = _edge(f"--model={exported[mode].path}", f"--driver={driver['audio']}", f"--out={out}",
+                f"--side_by_side={side}", "--num_threads=2", "--benchmark")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "blocked modules imported: []" in run.stderr
+    assert "30 frames" in run.stdout and "audio yes" in run.stdout
+    assert "frames/s over the whole loop" in run.stdout
+    for stage in reenact.STAGES:
+        assert f"{stage} " in run.stdout.split("median ms per frame:")[1]
+    assert "ops outside it: none" in run.stdout
+    info = video_lib.probe(out)
+    assert (info.frame_count, info.width, info.height) == (30, 64, 64)
+    assert video_lib.probe(side).width == 192 and video_lib.has_audio(out)
+
+
+def test_the_runner_refuses_a_mismatched_model_in_one_line(exported, driver, tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(_rewrite_metadata(exported["fp32"].content, resolution=256))
+    out = tmp_path / "out.mp4"
+    for model, message in ((bad, "metadata says resolution 256"),
+                           (tmp_path / "missing.tflite", "No model file")):
+        run = _edge(f"--model={model}", f"--driver={driver['silent']}", f"--out={out}")
+        assert run.returncode != 0 and message in run.stderr, run.stderr[-2000:]
+        assert "Traceback" not in run.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_export_cli_writes_every_mode_and_prints_sizes_and_parity(person_model, tmp_path):
+    person = person_model.save(str(tmp_path / "person"))
+    out = tmp_path / "models"
+    run = subprocess.run([sys.executable, os.path.join(REPO, "export", "export_tflite.py"),
+                          f"--person={person}", "--quantization=all", f"--out={out}",
+                          "--calibration_images=16", "--parity_images=2"],
+                         capture_output=True, text=True, env=ENV)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for mode in export.QUANTIZATIONS:
+        path = out / f"astronaut.{mode}.tflite"
+        assert path.is_file()
+        assert f"{mode}" in run.stdout and str(path) in run.stdout
+        meta = model_file.read_metadata(path.read_bytes())
+        assert json.dumps(meta["parity"])  # the numbers printed are stored in the file
+    assert run.stdout.count("parity vs Keras: noise max") == 4
+    assert run.stdout.count("ops outside the delegate: none") == 4
+    # One mode into one file; and `all` into a file is refused in one line.
+    single = tmp_path / "one.tflite"
+    run = subprocess.run([sys.executable, os.path.join(REPO, "export", "export_tflite.py"),
+                          f"--person={person}", "--quantization=fp16", f"--out={single}",
+                          "--parity_images=2"], capture_output=True, text=True, env=ENV)
+    assert run.returncode == 0 and single.is_file(), run.stderr[-2000:]
+    run = subprocess.run([sys.executable, os.path.join(REPO, "export", "export_tflite.py"),
+                          f"--person={tmp_path / 'nobody'}", f"--out={out}"],
+                         capture_output=True, text=True, env=ENV)
+    assert run.returncode != 0 and "No person checkpoint" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -1,0 +1,360 @@
+"""Per-person TFLite export (DESIGN.md §7).
+
+    model = PersonModel.load("people/astronaut")
+    result = export(model, "fp16", "astronaut.fp16.tflite")
+    print(result.size_bytes, result.parity)
+
+The person's ψ' is folded into the graph: every AdaIN becomes instance normalization with a
+constant affine, and P, E, D and W are not part of it. The serving function maps one landmark image
+`[1, R, R, 3]` float32 in [-1, 1] (RGB uint8 / 127.5 - 1) to one frame `[1, R, R, 3]` in [-1, 1]
+(the generator's tanh); the int8 model takes and returns int8 tensors whose scale and zero point
+the runner reads from the graph. Conversion is restricted to TFLITE_BUILTINS, so a graph needing a
+Flex (TensorFlow) op fails here, not on the device.
+
+Quantization modes:
+  fp32     float weights and arithmetic.
+  fp16     float16 weights (half the file), dequantized to float32 at load time on CPUs.
+  dynamic  int8 weights; XNNPACK quantizes activations per batch on the fly.
+  int8     int8 weights and activations for the convolutions, calibrated on landmark images of
+           the person's own motion; normalization, attention, residual sums and the output stay
+           float (`INT8_FLOAT_OPS`), because quantizing them degraded the frames (BUILD_NOTES.md).
+
+Before anything is written, the TFLite model runs against the Keras model on three image sets —
+`noise` (uniform random tensors), `faces` (landmark images of random procedural faces) and
+`person` (held-out landmark images of the person's own motion or driving video) — and must stay
+within the mode's `THRESHOLDS` on each; otherwise `ExportParityError` reports the numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from tfhead import __version__, driving, landmark_image, landmarks, synthetic
+from tfhead.edge import model as edge_model
+from tfhead.edge import model_file
+from tfhead.fileio import tmp_name
+from tfhead.person import PersonModel
+
+log = logging.getLogger("tfhead")
+
+QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
+PARITY_SETS = ("noise", "faces", "person")
+# Kept in float in the int8 model: instance-norm/AdaIN statistics and affine, attention,
+# residual sums and the output. The convolutions (and the resampling around them) run in int8.
+INT8_FLOAT_OPS = ("MEAN", "SQUARED_DIFFERENCE", "RSQRT", "SUB", "MUL", "NEG", "SQUARE", "ADD",
+                  "BATCH_MATMUL", "SOFTMAX", "TANH")
+
+
+class ExportError(ValueError):
+    """The model cannot be exported (unsupported ops, bad inputs)."""
+
+
+class ExportParityError(ExportError):
+    """The converted model differs from the Keras model by more than the mode allows."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """Largest allowed |TFLite − Keras| (max and mean over pixels, values in [-1, 1]) and the
+    smallest allowed SSIM between the two frames (computed on [-1, 1], max_val 2), on the image
+    sets in `sets`. Quantized modes are not held to the `noise` set: uniform noise lies far outside
+    the activation ranges a landmark image produces (its numbers are still measured and stored)."""
+
+    max_abs: float
+    mean_abs: float
+    min_ssim: float
+    sets: tuple[str, ...] = PARITY_SETS
+
+    def violations(self, numbers: dict) -> list[str]:
+        found = []
+        if not numbers["max_abs"] <= self.max_abs:
+            found.append(f"max |diff| {numbers['max_abs']:.4g} > {self.max_abs:g}")
+        if not numbers["mean_abs"] <= self.mean_abs:
+            found.append(f"mean |diff| {numbers['mean_abs']:.4g} > {self.mean_abs:g}")
+        if not numbers["ssim"] >= self.min_ssim:
+            found.append(f"SSIM {numbers['ssim']:.4f} < {self.min_ssim:g}")
+        return found
+
+
+# Set from what was measured on the demo's fine-tuned person (small128 at 16→128 channels) and on
+# random-weight models (BUILD_NOTES.md, "Export"), with ~2–5× headroom: a correct conversion
+# passes, a broken one (a wrong constant, a layer out of order, a badly calibrated scale) does not.
+THRESHOLDS: dict[str, Thresholds] = {
+    "fp32": Thresholds(max_abs=5e-3, mean_abs=2e-4, min_ssim=0.999),
+    "fp16": Thresholds(max_abs=5e-2, mean_abs=3e-3, min_ssim=0.995),
+    "dynamic": Thresholds(max_abs=0.5, mean_abs=0.04, min_ssim=0.95, sets=("faces", "person")),
+    "int8": Thresholds(max_abs=1.0, mean_abs=0.08, min_ssim=0.85, sets=("faces", "person")),
+}
+
+
+@dataclasses.dataclass
+class ExportResult:
+    path: str | None
+    quantization: str
+    size_bytes: int
+    parity: dict[str, dict[str, float]]   # set → {max_abs, mean_abs, ssim}
+    undelegated: list[str]                # ops XNNPACK did not take (the goal: none)
+    partitions: int
+    operators: list[str]
+    seconds: float
+    content: bytes = dataclasses.field(repr=False, default=b"")
+
+
+def serving_function(model: PersonModel) -> tf.types.experimental.ConcreteFunction:
+    """The frozen per-person graph: landmark image `[1, R, R, 3]` → frame, ψ' a constant."""
+    r = model.resolution
+    generator = model.generator.generator
+    psi = tf.constant(np.asarray(model.generator.psi)[None], tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, r, r, 3], tf.float32, name="landmark_image")],
+                 autograph=False)
+    def serve(landmark_image):
+        return {"frame": generator.render(landmark_image, psi, training=False)}
+
+    return convert_variables_to_constants_v2(serve.get_concrete_function())
+
+
+def person_track_images(model: PersonModel, count: int, seed: int) -> np.ndarray:
+    """`[count, R, R, 3]` uint8 landmark images of the person's own geometry in motion: mouth,
+    blinks, head turns, roll, scale and drift around the reference landmarks."""
+    track = synthetic.motion_track(model.reference_landmarks, count, seed=seed)
+    return np.stack([landmark_image.draw_landmarks(points, model.resolution) for points in track])
+
+
+def driver_images(model: PersonModel, driver: str, count: int,
+                  detector: landmarks.LandmarkDetector | None = None) -> np.ndarray:
+    """Up to `count` landmark images of a driving video retargeted onto the person (relative
+    motion, as the runner draws them), evenly spaced over the video.
+
+    Raises:
+      driving.DrivingError: unreadable video, or no face in it.
+    """
+    detector = detector or landmarks.LandmarkDetector()
+    source = driving.DrivingSource(driver, model.resolution, detector, redetect_every=1)
+    mapper = driving.MotionMapper("relative", model.reference_landmarks, model.resolution)
+    drawn = [mapper.landmark_image(item.landmarks) for item in source if item.landmarks is not None]
+    if not drawn:
+        raise driving.DrivingError(f"No face found in {driver}; it cannot calibrate the export.")
+    picks = np.unique(np.linspace(0, len(drawn) - 1, min(count, len(drawn))).round().astype(int))
+    return np.stack([drawn[i] for i in picks])
+
+
+def random_face_images(resolution: int, count: int, seed: int) -> np.ndarray:
+    """Landmark images of random procedural identities at random mouth/eye openings."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(count):
+        identity = synthetic.random_identity(int(rng.integers(1 << 30)))
+        points = synthetic.procedural_landmarks(identity, resolution,
+                                                mouth_open=float(rng.uniform(0, 1)),
+                                                eyes_open=float(rng.uniform(0.2, 1)))
+        images.append(landmark_image.draw_landmarks(points, resolution))
+    return np.stack(images)
+
+
+@dataclasses.dataclass
+class ExportInputs:
+    """The landmark images an export uses: calibration (int8) and the parity sets.
+
+    Make it once with `export_inputs` and reuse it for every mode, so that all files of one person
+    are calibrated and checked on the same images.
+    """
+
+    calibration: np.ndarray                  # uint8 [N, R, R, 3]
+    parity: dict[str, np.ndarray]            # set name → float32 [M, R, R, 3] in [-1, 1]
+    source: str                              # where the person images came from
+
+
+def export_inputs(model: PersonModel, driver: str | None = None, calibration_count: int = 64,
+                  parity_count: int = 8, seed: int = 0,
+                  detector: landmarks.LandmarkDetector | None = None) -> ExportInputs:
+    """Calibration and parity images: from `driver` (a video of the motion the model will be
+    driven with) when given, else from generated tracks around the person's geometry. Parity
+    images of the person are held out of calibration."""
+    r = model.resolution
+    if driver is not None:
+        images = driver_images(model, driver, calibration_count + parity_count, detector)
+        if len(images) < 2:
+            raise ExportError(f"{driver} gives {len(images)} face frame(s); calibration needs more.")
+        held_out = images[1::max(2, len(images) // max(parity_count, 1))][:parity_count]
+        keep = np.ones(len(images), bool)
+        keep[1::max(2, len(images) // max(parity_count, 1))] = False
+        calibration, person, source = images[keep], held_out, f"driving video {driver}"
+    else:
+        calibration = person_track_images(model, calibration_count, seed)
+        person = person_track_images(model, parity_count, seed + 1)
+        source = "generated tracks around the person's landmarks"
+    rng = np.random.default_rng(seed + 2)
+    noise = rng.uniform(-1, 1, size=(parity_count, r, r, 3)).astype(np.float32)
+    faces = landmark_image.to_model_range(random_face_images(r, parity_count, seed + 3))
+    return ExportInputs(calibration, {"noise": noise, "faces": faces,
+                                      "person": landmark_image.to_model_range(person)}, source)
+
+
+def convert(serve: tf.types.experimental.ConcreteFunction, quantization: str,
+            calibration: np.ndarray | None = None, trackable=None) -> bytes:
+    """TFLite flatbuffer of a frozen serving function in one quantization mode.
+
+    Raises:
+      ExportError: an op outside TFLITE_BUILTINS, or int8 without calibration images.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ExportError(f"Unknown quantization {quantization!r}; valid: {list(QUANTIZATIONS)}.")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve], trackable)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        with warnings.catch_warnings():
+            # The quantization debugger builds a tf.lite.Interpreter (deprecated in favour of
+            # LiteRT, which is what runs the models) and notes that no input statistics were
+            # given (calibration provides them): neither concerns the result.
+            warnings.simplefilter("ignore", UserWarning)
+            return _convert(converter, quantization, calibration)
+    except ExportError:
+        raise
+    except Exception as e:  # the converter raises ConverterError and friends
+        missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op",
+                                        str(e))))
+        if missing:
+            raise ExportError(
+                f"The {quantization} graph needs TensorFlow ops that are not TFLite built-ins: "
+                f"{', '.join(missing)}. They would need Flex (select TF ops), which the standalone "
+                "runtime does not have; rewrite them with built-in ops.") from None
+        raise ExportError(f"TFLite conversion ({quantization}, TFLITE_BUILTINS only) failed: "
+                          f"{str(e).strip()[:2000]}") from None
+
+
+def _convert(converter, quantization, calibration) -> bytes:
+    if quantization != "int8":
+        return converter.convert()
+    if calibration is None or not len(calibration):
+        raise ExportError("int8 export needs calibration landmark images.")
+    floats = landmark_image.to_model_range(np.asarray(calibration))
+
+    def representative():
+        for image in floats:
+            yield [image[None]]
+
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS]
+    # Selective quantization: the debugger's converter leaves the listed ops in float (the
+    # supported way to keep sensitive layers out of a full-integer model).
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(INT8_FLOAT_OPS), fully_quantize=True))
+    return debugger.get_nondebug_quantized_model()
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image SSIM of `[N, H, W, 3]` images in [-1, 1] (tf.image.ssim, 11×11 Gaussian)."""
+    return tf.image.ssim(tf.constant(a, tf.float32), tf.constant(b, tf.float32), max_val=2.0).numpy()
+
+
+def parity(reference: Callable[[np.ndarray], np.ndarray], invoker: edge_model.Invoker,
+           images: np.ndarray) -> dict[str, float]:
+    """max/mean |TFLite − reference| and the mean SSIM between them over `images` [N, R, R, 3]."""
+    expected = np.concatenate([reference(image[None]) for image in images])
+    got = np.concatenate([invoker(image[None]) for image in images])
+    difference = np.abs(got - expected)
+    return {"max_abs": float(difference.max()), "mean_abs": float(difference.mean()),
+            "ssim": float(ssim(got, expected).mean())}
+
+
+def metadata_for(model: PersonModel, quantization: str, invoker: edge_model.Invoker,
+                 numbers: dict, source: str) -> dict:
+    r = model.resolution
+
+    def tensor(side, details, encoding):
+        return {"name": side, "shape": [1, r, r, 3], "dtype": np.dtype(details["dtype"]).name,
+                "range": list(edge_model.VALUE_RANGE), "encoding": encoding}
+
+    return {
+        "format": model_file.FORMAT, "format_version": model_file.FORMAT_VERSION,
+        "tfhead_version": __version__, "preset": model.config.preset, "resolution": r,
+        "landmark_image_version": landmark_image.LANDMARK_IMAGE_VERSION,
+        "input": tensor("landmark_image", invoker.input,
+                        "RGB landmark image (tfhead.landmark_image), uint8 / 127.5 - 1"),
+        "output": tensor("frame", invoker.output, "RGB frame, uint8 = (x + 1) * 127.5"),
+        "person": model.name, "mode": model.mode, "quantization": quantization,
+        "reference_landmarks": np.asarray(model.reference_landmarks).round(3).tolist(),
+        "parity": numbers, "calibration": source if quantization == "int8" else None,
+        "record": {k: v for k, v in model.record.items() if isinstance(v, (str, int, float))},
+    }
+
+
+def export(model: PersonModel, quantization: str, path: str | None = None,
+           inputs: ExportInputs | None = None, thresholds: Thresholds | None = None,
+           num_threads: int = 2) -> ExportResult:
+    """Converts, checks parity and (when `path` is given) writes one `.tflite` file atomically.
+
+    Raises:
+      ExportError: conversion failed or the file would not load in the runner.
+      ExportParityError: the converted model is outside `thresholds` (default: the mode's
+        `THRESHOLDS`) on some image set; nothing is written.
+    """
+    start = time.monotonic()
+    inputs = inputs or export_inputs(model)
+    thresholds = thresholds or THRESHOLDS[quantization]
+    serve = serving_function(model)
+    content = convert(serve, quantization, inputs.calibration, model.generator)
+    operators = model_file.operator_names(content)
+    foreign = [name for name in operators if name.startswith("Flex") or name == "CUSTOM"
+               or not name.isupper()]
+    if foreign:
+        raise ExportError(f"The {quantization} graph needs non-builtin ops {foreign}; the "
+                          "standalone runtime lacks them.")
+    invoker = edge_model.Invoker(content, num_threads)
+
+    def reference(x):  # the Keras person model itself, ψ' a variable: this also checks the fold
+        return np.asarray(model.generator(tf.constant(x), training=False))
+
+    numbers = {name: parity(reference, invoker, images)
+               for name, images in inputs.parity.items()}
+    failures = {name: thresholds.violations(numbers[name]) for name in thresholds.sets
+                if name in numbers}
+    failures = {name: v for name, v in failures.items() if v}
+    if failures:
+        detail = "; ".join(f"{name}: {', '.join(v)}" for name, v in failures.items())
+        raise ExportParityError(
+            f"The {quantization} TFLite model differs from the Keras model beyond the "
+            f"{quantization} thresholds ({detail}). Measured: {_format_parity(numbers)}. "
+            "Nothing was written; try a float mode or calibrate on a driving video.")
+    undelegated, partitions = edge_model.undelegated_ops(invoker)
+    content = model_file.with_metadata(
+        content, metadata_for(model, quantization, invoker, numbers, inputs.source))
+    # The file must load in the runner exactly as it will on the device.
+    edge_model.EdgeModel(content, where=f"the exported {quantization} model")
+    if path is not None:
+        path = os.path.abspath(path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = tmp_name(path)
+        with open(tmp, "wb") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    return ExportResult(path, quantization, len(content), numbers, undelegated, partitions,
+                        sorted(set(operators)), time.monotonic() - start, content)
+
+
+def _format_parity(numbers: dict) -> str:
+    return "; ".join(f"{name} max {n['max_abs']:.3g} mean {n['mean_abs']:.3g} SSIM {n['ssim']:.4f}"
+                     for name, n in numbers.items())
+
+
+def format_parity(numbers: dict) -> str:
+    """One line of parity numbers per image set, for logs and command lines."""
+    return _format_parity(numbers)

@@ -1,0 +1,217 @@
+"""The reenactment loop shared by `tfhead-animate` (Keras) and `tfhead-edge` (LiteRT); no TensorFlow.
+
+    report = reenact(renderer, "driver.mp4", "out.mp4", ReenactOptions(side_by_side="sbs.mp4"))
+
+Per frame: decode → landmarks (tracked) → motion mapping (relative / absolute) → rasterize →
+generator (batched) → encode (H.264 with the driver's audio when an ffmpeg exists, else mp4v) and/or
+show in a window. The report gives frames per second and median milliseconds per stage.
+
+A renderer is anything with `resolution` (int), `reference_landmarks` (`[68, 2]` crop pixels of
+the source) and `render(landmark_images)`: `[N, R, R, 3]` uint8 RGB → `[N, R, R, 3]` uint8 RGB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import statistics
+import time
+from typing import Protocol
+
+import numpy as np
+
+from tfhead import driving, landmarks, retarget
+from tfhead import video as video_lib
+from tfhead.runtime import Interrupts, format_duration
+
+log = logging.getLogger("tfhead")
+
+STAGES = ("decode", "landmarks", "rasterize", "generator", "encode")
+WINDOW = "tfhead"
+
+
+class Renderer(Protocol):
+    resolution: int
+    reference_landmarks: np.ndarray
+
+    def render(self, landmark_images: np.ndarray) -> np.ndarray: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ReenactOptions:
+    """How to reenact.
+
+    Attributes:
+      motion: "relative" (the driver's motion on the source's geometry) or "absolute".
+      neutral_frame: Driver frame whose face is the reference of relative motion (None: the first
+        frame with a face).
+      side_by_side: Also write driver crop | landmark image | result to this path (None: no).
+      max_frames: Stop after this many driver frames (None: all; required for webcams to end).
+      batch_size: Frames per generator call.
+      redetect_every: Face detection every N driver frames (1, the default: every frame, the
+        most robust — on generated faces the tracker alone drifted; 0 = track, detect on loss).
+      display: Show driver crop | landmark image | result in a window (`q` or Esc stops).
+      codec: "auto" (H.264 when an ffmpeg exists, else mp4v), "h264" or "mp4v".
+    """
+
+    motion: str = "relative"
+    neutral_frame: int | None = None
+    side_by_side: str | None = None
+    max_frames: int | None = None
+    batch_size: int = 4
+    redetect_every: int = 1
+    display: bool = False
+    codec: str = "auto"
+
+    def __post_init__(self):
+        if self.motion not in retarget.MOTION_MODES:
+            raise ValueError(f"Unknown motion {self.motion!r}; valid: {list(retarget.MOTION_MODES)}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
+
+
+@dataclasses.dataclass
+class ReenactReport:
+    output: str | None
+    side_by_side: str | None
+    frames: int
+    fps: float                 # the driver's frame rate (the output's)
+    size: int
+    audio: bool
+    frames_held: int           # no face: the previous landmarks were used
+    frames_at_rest: int        # before the first face: the source's own landmarks were used
+    median_ms: dict[str, float]
+    seconds: float
+
+    @property
+    def frames_per_second(self) -> float:
+        """Throughput of the whole loop (all stages), frames per wall-clock second."""
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+class DisplayError(RuntimeError):
+    """No window can be shown (a headless OpenCV build or no display)."""
+
+
+class _Window:
+    def __init__(self):
+        import cv2
+
+        self._cv2 = cv2
+        try:
+            cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+        except cv2.error:
+            raise DisplayError(
+                "Cannot open a window: this OpenCV has no GUI (opencv-python-headless is what "
+                "tfhead installs) or there is no display. `pip install opencv-python` on a "
+                "machine with a screen, or write a file with --out.") from None
+
+    def show(self, rgb: np.ndarray) -> bool:
+        """Shows a frame; False when the user pressed q or Esc."""
+        self._cv2.imshow(WINDOW, self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2BGR))
+        return (self._cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+    def close(self):
+        self._cv2.destroyWindow(WINDOW)
+
+
+def reenact(renderer: Renderer, driver: str | int, output: str | None,
+            options: ReenactOptions = ReenactOptions(),
+            detector: landmarks.LandmarkDetector | None = None,
+            interrupts: Interrupts | None = None) -> ReenactReport:
+    """Renders `renderer`'s person driven by `driver` into `output` (mp4) and/or a window.
+
+    Raises:
+      ValueError: neither an output file nor a window.
+      driving.DrivingError: the driving video or camera cannot be read.
+      video_lib.VideoWriteError: the encoder failed (nothing is left under `output`).
+      DisplayError: a window was asked for and cannot be opened.
+    """
+    if output is None and not options.display:
+        raise ValueError("Nothing to write to: give an output file, a window, or both.")
+    detector = detector or landmarks.LandmarkDetector()
+    r = renderer.resolution
+    reference = None
+    if options.motion == "relative" and options.neutral_frame is not None:
+        reference = driving.neutral_landmarks(driver, options.neutral_frame, r, detector)
+    source = driving.DrivingSource(driver, r, detector, options.redetect_every, options.max_frames)
+    mapper = driving.MotionMapper(options.motion, renderer.reference_landmarks, r, reference)
+    audio_from = None if source.is_camera else driver
+    times: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    total = len(source)
+    writers, window = [], None
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    count = 0
+    stop = False
+
+    def flush():
+        nonlocal count, stop
+        t0 = time.perf_counter()
+        rendered = renderer.render(np.stack([d for _, d in pending]))
+        t1 = time.perf_counter()
+        for (crop, drawn), frame in zip(pending, rendered):
+            if output is not None:
+                writers[0].write(frame)
+            if options.side_by_side or window is not None:
+                triple = np.concatenate([crop, drawn, frame], axis=1)
+                if options.side_by_side:
+                    writers[-1].write(triple)
+                if window is not None and not window.show(triple):
+                    stop = True
+        t2 = time.perf_counter()
+        times["generator"] += [(t1 - t0) / len(pending)] * len(pending)
+        times["encode"] += [(t2 - t1) / len(pending)] * len(pending)
+        count += len(pending)
+        pending.clear()
+        if count % (25 * options.batch_size) < options.batch_size or count == total:
+            elapsed = time.monotonic() - start
+            rate = count / max(elapsed, 1e-9)
+            eta = (total - count) / rate if total and rate > 0 else float("nan")
+            log.info("reenact: %d%s frames, %.2f frames/s%s", count,
+                     f"/{total}" if total else "", rate,
+                     f", ETA {format_duration(eta)}" if total else "")
+
+    try:
+        if options.display:
+            window = _Window()
+        if output is not None:
+            writers.append(video_lib.open_writer(output, source.fps, r, r, audio_from,
+                                                 options.codec))
+        if options.side_by_side:
+            writers.append(video_lib.open_writer(options.side_by_side, source.fps, 3 * r, r,
+                                                 audio_from, options.codec))
+        start = time.monotonic()
+        for item in source:
+            t0 = time.perf_counter()
+            drawn = mapper.landmark_image(item.landmarks)
+            times["decode"].append(item.decode_seconds)
+            times["landmarks"].append(item.landmark_seconds)
+            times["rasterize"].append(time.perf_counter() - t0)
+            pending.append((item.crop, drawn))
+            if len(pending) == options.batch_size:
+                flush()
+            if stop:
+                log.info("Window closed: finishing with the %d frames rendered.", count)
+                break
+            if interrupts is not None and interrupts.requested is not None:
+                log.warning("Interrupted: finishing the video with the %d frames rendered.",
+                            count + len(pending))
+                break
+        if pending:
+            flush()
+        for writer in writers:
+            writer.close()
+        seconds = time.monotonic() - start
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    finally:
+        if window is not None:
+            window.close()
+    return ReenactReport(
+        output=output, side_by_side=options.side_by_side, frames=count, fps=source.fps, size=r,
+        audio=bool(writers) and writers[0].audio, frames_held=mapper.held,
+        frames_at_rest=mapper.at_rest,
+        median_ms={k: 1000 * statistics.median(v) for k, v in times.items() if v},
+        seconds=seconds)
