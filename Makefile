@@ -34,6 +34,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/networks.py
 	$(BIN)/python benchmarks/landmarks.py
 	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/export.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUT)

@@ -128,6 +128,9 @@ def main(argv):
     if _RATE_THREADS.value:
         print(_conv_rate(_RATE_THREADS.value))
         return
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # the converter's INFO chatter
     rates = {t: conv_rate(t) for t in THREADS}
     print("fp32 rate of a 64²×512→512 3×3 convolution in TensorFlow: "
           + ", ".join(f"{t} thread(s) {rates[t]:.0f} GFLOP/s" for t in THREADS))

@@ -52,6 +52,7 @@ def _file_name(name: str) -> str:
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # the converter's INFO chatter
     from tfhead import driving, export, finetune, landmarks, person
 
     if bool(_PERSON.value) == bool(_META.value):

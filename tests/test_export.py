@@ -125,6 +125,25 @@ def test_ops_outside_the_cpu_delegate_are_listed():
     assert outside == ["RESIZE_NEAREST_NEIGHBOR"] and partitions == 1
 
 
+@pytest.mark.parametrize("mode", export.QUANTIZATIONS)
+def test_downsampling_stays_in_the_delegate_at_paper_widths(mode, rng):
+    """At 512 channels: an int8 AVERAGE_POOL_2D, or a 2×2 depthwise convolution whose kernel the
+    dynamic-range quantizer turns int8, each fell out of XNNPACK; `downsample_avg_2x` does not."""
+    from tfhead import ops as tfops
+
+    w1 = tf.constant(rng.normal(size=(3, 3, 3, 512)).astype("float32") * 0.1)
+    w2 = tf.constant(rng.normal(size=(3, 3, 512, 8)).astype("float32") * 0.05)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 32, 32, 3], tf.float32)])
+    def conv_down_conv(x):
+        h = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME"))
+        return tf.nn.conv2d(tfops.downsample_avg_2x(h), w2, 1, "SAME")
+
+    calibration = rng.integers(0, 256, size=(8, 32, 32, 3)).astype(np.uint8)
+    invoker = Invoker(export.convert(conv_down_conv.get_concrete_function(), mode, calibration))
+    assert undelegated_ops(invoker) == ([], 1)
+
+
 def _rewrite_metadata(content, **changes):
     meta = model_file.read_metadata(content)
     for key, value in changes.items():

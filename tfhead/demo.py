@@ -8,7 +8,9 @@ No VoxCeleb2-trained weights exist here and nothing is downloaded, so the demo m
    weights of the real L_CNT cannot be downloaded here);
 3. fine-tuning on one real photo, `skimage.data.astronaut()` (`tfhead.finetune`);
 4. a driving clip of another procedural face, with an audio track;
-5. the animation, relative motion, and a side-by-side video (`tfhead.animate`).
+5. the animation, relative motion, and a side-by-side video (`tfhead.animate`);
+6. the person exported to TFLite in every mode (`tfhead.export`, calibrated and parity-checked on
+   the driving clip) and the int8 file run on LiteRT (`tfhead.edge`), as a device would.
 
 Every stage keeps its output in `out_dir` and is skipped when rerun, so an interrupted demo
 continues where it stopped. Expect a blurry, low-detail face: minutes of CPU training on cartoon
@@ -75,7 +77,9 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     import cv2
     import skimage.data
 
-    from tfhead import animate, datasets, finetune, landmarks, meta_learning, preprocess
+    from tfhead import animate, datasets, export, finetune, landmarks, meta_learning, preprocess
+    from tfhead import reenact
+    from tfhead.edge import EdgeModel
     from tfhead.person import PersonModel
 
     out = os.path.abspath(options.out_dir)
@@ -85,7 +89,7 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     r = config.model.resolution
     timings = {}
 
-    start = _stage(f"1/5 procedural training corpus ({options.persons} identities) + preprocessing")
+    start = _stage(f"1/6 procedural training corpus ({options.persons} identities) + preprocessing")
     corpus, records = os.path.join(work, "corpus"), os.path.join(work, "records")
     if not os.path.isfile(os.path.join(records, "manifest.json")):
         if not os.path.isdir(corpus):
@@ -97,14 +101,14 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
             workers=1, progress_bar=False)
     timings["corpus"] = time.monotonic() - start
 
-    start = _stage(f"2/5 meta-learning, {options.meta_steps} steps (resumes if interrupted)")
+    start = _stage(f"2/6 meta-learning, {options.meta_steps} steps (resumes if interrupted)")
     meta_dir = os.path.join(work, "meta")
     meta_learning.train(config, meta_learning.MetaTrainOptions(
         data=records, workdir=meta_dir, steps=options.meta_steps, log_every=50, image_every=200,
         checkpoint_every=100))
     timings["meta_learning"] = time.monotonic() - start
 
-    start = _stage(f"3/5 fine-tuning on the astronaut photo, {options.finetune_steps} steps")
+    start = _stage(f"3/6 fine-tuning on the astronaut photo, {options.finetune_steps} steps")
     photo = os.path.join(out, "astronaut.png")
     cv2.imwrite(photo, cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
     detector = landmarks.LandmarkDetector()
@@ -117,19 +121,37 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     model = PersonModel.load(person_dir)
     timings["finetune"] = time.monotonic() - start
 
-    start = _stage("4/5 driving clip (another procedural face, with audio)")
+    start = _stage("4/6 driving clip (another procedural face, with audio)")
     driver = os.path.join(out, "driver.mp4")
     if not os.path.isfile(driver):
         write_driver(driver, options.driver_frames, options.seed)
     timings["driver"] = time.monotonic() - start
 
-    start = _stage("5/5 animation (relative motion) + side by side")
+    start = _stage("5/6 animation (relative motion) + side by side")
     result, side = os.path.join(out, "astronaut.mp4"), os.path.join(out, "astronaut_side_by_side.mp4")
     report = animate.animate(model, driver, result, animate.AnimateOptions(side_by_side=side),
                              detector)
     timings["animate"] = time.monotonic() - start
+
+    start = _stage("6/6 TFLite export (every mode, parity-checked) + the int8 model on LiteRT")
+    models = os.path.join(out, "models")
+    files = {mode: os.path.join(models, f"astronaut.{mode}.tflite")
+             for mode in export.QUANTIZATIONS}
+    if not all(os.path.isfile(path) for path in files.values()):
+        inputs = export.export_inputs(model, driver, detector=detector)
+        for mode, path in files.items():
+            exported = export.export(model, mode, path, inputs)
+            log.info("%s: %.2f MiB; parity %s", mode, exported.size_bytes / 2**20,
+                     export.format_parity(exported.parity))
+    edge_result = os.path.join(out, "astronaut_edge_int8.mp4")
+    edge_report = reenact.reenact(EdgeModel.load(files["int8"], num_threads=2), driver,
+                                  edge_result, reenact.ReenactOptions(batch_size=1), detector)
+    timings["export_and_edge"] = time.monotonic() - start
     summary = {"photo": photo, "person_checkpoint": person_dir, "driver": driver,
                "result": result, "side_by_side": side, "frames": report.frames,
                "audio": report.audio, "median_ms": report.median_ms,
+               "tflite_models": files, "edge_result": edge_result,
+               "edge_frames_per_second": round(edge_report.frames_per_second, 1),
+               "edge_median_ms": edge_report.median_ms,
                "seconds": {k: round(v, 1) for k, v in timings.items()}}
     return summary

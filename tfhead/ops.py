@@ -2,7 +2,7 @@
 
 Every function takes and returns NHWC tensors `[batch, height, width, channels]` and is written
 with `keras.ops` in forms that convert to TFLite built-ins inside the XNNPACK CPU delegate:
-no RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD or GATHER (DESIGN.md §7), and no int8 AVERAGE_POOL_2D.
+no RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD or GATHER (DESIGN.md §7), and no AVERAGE_POOL_2D (see `downsample_avg_2x`).
 """
 
 from __future__ import annotations
@@ -71,15 +71,21 @@ def upsample_nearest_2x(x):
 
 
 def downsample_avg_2x(x):
-    """×2 average pooling, written as a 2×2 stride-2 depthwise convolution with weights 1/4.
+    """×2 average pooling, written as two reshapes and two means over pairs.
 
-    Same values and the same training speed in TensorFlow as `average_pool` (measured), but in a
-    full-integer TFLite model AVERAGE_POOL_2D stays int8 (it must share its input's scale) and
-    XNNPACK does not take an int8 AVERAGE_POOL_2D: each one split the graph. An int8
-    DEPTHWISE_CONV_2D is delegated (BUILD_NOTES.md, "Export").
+    `[B, H, W, C]` → `[B·H/2, 2, W/2, 2C]` (row pairs; column pairs side by side in channels) →
+    mean over the row pair → `[B·H/2, W/2, 2, C]` → mean over the column pair → `[B, H/2, W/2, C]`.
+    Equal to `average_pool` (tested), and every TFLite mode keeps it inside XNNPACK: an int8
+    AVERAGE_POOL_2D must share its input's scale, stays int8 and is not delegated; a 2×2 depthwise
+    convolution with weights 1/4 has its kernel int8-quantized in dynamic-range mode once
+    4·C ≥ 1024, and that hybrid DEPTHWISE_CONV_2D is not delegated either (BUILD_NOTES.md,
+    "Export"). It costs ~0.3–0.7 ms more per call than `average_pool` in a training step.
     """
-    kernel = ops.full((2, 2, x.shape[-1], 1), 0.25, dtype=x.dtype)
-    return ops.depthwise_conv(x, kernel, strides=2, padding="valid", data_format="channels_last")
+    _, height, width, channels = x.shape
+    pairs = ops.reshape(x, (-1, 2, width // 2, 2 * channels))
+    rows = ops.mean(pairs, axis=1)
+    columns = ops.reshape(rows, (-1, width // 2, 2, channels))
+    return ops.reshape(ops.mean(columns, axis=2), (-1, height // 2, width // 2, channels))
 
 
 def global_pool(x, mode: str = "sum"):
