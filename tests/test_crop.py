@@ -19,7 +19,6 @@ def test_box_is_square_around_landmarks_with_margin():
 
 
 def test_points_round_trip_and_land_on_the_same_pixels(rng):
-    image = rng.integers(0, 255, size=(400, 400, 3), dtype=np.uint8)
     points = _landmarks()
     transform = crop.CropTransform(crop.crop_box(points), 128)
     inside = transform.to_crop(points)

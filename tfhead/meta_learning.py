@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from tfhead import data as data_lib
-from tfhead import feature_networks, losses, networks, training
+from tfhead import feature_networks, losses, networks, runtime, training
 from tfhead.config import Config
 from tfhead.optimizers import LazyAdam
 
@@ -384,7 +384,7 @@ def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
         return path
 
     metrics: dict[str, float] = {}
-    with training.Interrupts() as interrupts, writer.as_default():
+    with runtime.Interrupts() as interrupts, writer.as_default():
         while int(step) < total_steps:
             batch = next(iterator)
             metrics = {k: float(v) for k, v in learner.train_step(batch).items()}

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfhead.runtime import Interrupts, format_duration  # noqa: F401  (re-exported)
+from tfhead.runtime import format_duration
 
 log = logging.getLogger("tfhead")
 

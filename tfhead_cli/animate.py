@@ -46,7 +46,7 @@ _REDETECT = flags.DEFINE_integer("redetect_every", 1, "Detect the driver's face 
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import animate, driving, finetune, landmarks, person, reenact, training
+    from tfhead import animate, driving, finetune, landmarks, person, reenact, runtime
     from tfhead import video as video_lib
 
     if not _OUT.value and not _DISPLAY.value:
@@ -69,7 +69,7 @@ def main(argv):
             motion=_MOTION.value, neutral_frame=_NEUTRAL.value, side_by_side=_SIDE.value,
             max_frames=_MAX_FRAMES.value, batch_size=_BATCH.value,
             redetect_every=_REDETECT.value, display=_DISPLAY.value, codec=_CODEC.value)
-        with training.Interrupts() as interrupts:
+        with runtime.Interrupts() as interrupts:
             report = animate.animate(model, _DRIVER.value, _OUT.value, options, detector,
                                      interrupts)
     except (person.PersonCheckpointError, finetune.MetaCheckpointError,
