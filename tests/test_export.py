@@ -21,7 +21,16 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 @pytest.fixture(scope="module")
 def person_model(astronaut):
-    """A tiny feed-forward person model of the astronaut (random-weight G, ψ = P ê)."""
+    """A tiny feed-forward person model of the astronaut (random-weight G, ψ = P ê).
+
+    Seeded here: module fixtures are built before the per-test seed, so without it the weights
+    would depend on which tests ran first. Random weights quantize worse than trained ones — over
+    seeds 0–5 the int8 SSIM was 0.84–0.95 and two of six crossed the int8 max bound
+    (BUILD_NOTES.md, "Export") — so a different seed may rightly fail the int8 check.
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
     config = config_lib.get_preset("tiny")
     generator = networks.Generator(**networks.generator_kwargs(config.model))
     generator.build()
@@ -194,6 +203,17 @@ def test_a_headless_opencv_gives_a_clear_window_error(exported, driver, tmp_path
     with pytest.raises(reenact.DisplayError, match="no GUI"):
         reenact.reenact(EdgeModel.load(exported["fp16"].path), driver["silent"], None,
                         reenact.ReenactOptions(display=True, max_frames=2))
+
+
+def test_the_mp4v_fallback_writes_a_readable_silent_video(exported, driver, tmp_path):
+    """Where no ffmpeg exists the loop writes OpenCV's mp4v (no audio), same frames."""
+    out = str(tmp_path / "out.mp4")
+    report = reenact.reenact(EdgeModel.load(exported["fp16"].path), driver["audio"], out,
+                             reenact.ReenactOptions(codec="mp4v", max_frames=6))
+    info = video_lib.probe(out)
+    assert (report.frames, report.audio) == (6, False)
+    assert (info.frame_count, info.width, info.height) == (6, 64, 64)
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
 
 
 def _edge(*flags):

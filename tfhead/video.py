@@ -145,7 +145,27 @@ def add_tone(video_path: str, out_path: str, frequency: float = 220.0) -> None:
     os.replace(tmp, out_path)
 
 
-class H264Writer:
+class _VideoFile:
+    """What both writers share: a temporary file beside `path` (renamed on close) and checks."""
+
+    def __init__(self, path: str, fps: float, width: int, height: int):
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}.")
+        self.path, self.width, self.height = path, width, height
+        self.frames = 0
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+
+    def _checked(self, frame: np.ndarray) -> np.ndarray:
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if frame.shape != (self.height, self.width, 3):
+            raise ValueError(f"Frame {frame.shape} does not match the video's "
+                             f"{(self.height, self.width, 3)}.")
+        return frame
+
+
+class H264Writer(_VideoFile):
     """Streams RGB frames into an H.264 MP4 (yuv420p, `crf` quality), optionally carrying the
     audio of another file (cut to the video's length). Written under a temporary name and renamed
     on `close()`, so an interrupted run never leaves a broken file under the real name.
@@ -160,13 +180,7 @@ class H264Writer:
 
         if width % 2 or height % 2:
             raise ValueError(f"H.264 (yuv420p) needs even sizes, got {width}×{height}.")
-        if not fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps}.")
-        self.path, self.width, self.height = path, width, height
-        self.frames = 0
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        super().__init__(path, fps, width, height)
         command = [ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                    "-r", f"{fps:.6g}", "-i", "-"]
@@ -181,10 +195,7 @@ class H264Writer:
                                          stderr=subprocess.PIPE)
 
     def write(self, frame: np.ndarray) -> None:
-        frame = np.ascontiguousarray(frame, dtype=np.uint8)
-        if frame.shape != (self.height, self.width, 3):
-            raise ValueError(f"Frame {frame.shape} does not match the video's "
-                             f"{(self.height, self.width, 3)}.")
+        frame = self._checked(frame)
         try:
             self._process.stdin.write(frame.tobytes())
         except BrokenPipeError:
@@ -220,30 +231,21 @@ class H264Writer:
         return False
 
 
-class OpenCVWriter:
+class OpenCVWriter(_VideoFile):
     """MPEG-4 Part 2 ('mp4v') through OpenCV: the fallback where no ffmpeg exists (no audio, larger
     files). Same interface and the same temporary-name-then-rename rule as `H264Writer`."""
 
     audio = False
 
     def __init__(self, path: str, fps: float, width: int, height: int):
-        if not fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps}.")
-        self.path, self.width, self.height = path, width, height
-        self.frames = 0
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        super().__init__(path, fps, width, height)
         self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                        (width, height))
         if not self._writer.isOpened():
             raise VideoWriteError(f"OpenCV cannot write {path} with the mp4v codec.")
 
     def write(self, frame: np.ndarray) -> None:
-        if frame.shape != (self.height, self.width, 3):
-            raise ValueError(f"Frame {frame.shape} does not match the video's "
-                             f"{(self.height, self.width, 3)}.")
-        self._writer.write(cv2.cvtColor(np.ascontiguousarray(frame, np.uint8), cv2.COLOR_RGB2BGR))
+        self._writer.write(cv2.cvtColor(self._checked(frame), cv2.COLOR_RGB2BGR))
         self.frames += 1
 
     def close(self) -> None:
