@@ -153,7 +153,7 @@ def random_face_images(resolution: int, count: int, seed: int) -> np.ndarray:
     """Landmark images of random procedural identities at random mouth/eye openings."""
     rng = np.random.default_rng(seed)
     images = []
-    for i in range(count):
+    for _ in range(count):
         identity = synthetic.random_identity(int(rng.integers(1 << 30)))
         points = synthetic.procedural_landmarks(identity, resolution,
                                                 mouth_open=float(rng.uniform(0, 1)),
@@ -181,15 +181,18 @@ def export_inputs(model: PersonModel, driver: str | None = None, calibration_cou
     """Calibration and parity images: from `driver` (a video of the motion the model will be
     driven with) when given, else from generated tracks around the person's geometry. Parity
     images of the person are held out of calibration."""
+    if calibration_count < 1 or parity_count < 1:
+        raise ValueError(f"calibration_count and parity_count must be >= 1, got "
+                         f"{calibration_count} and {parity_count}.")
     r = model.resolution
     if driver is not None:
         images = driver_images(model, driver, calibration_count + parity_count, detector)
         if len(images) < 2:
             raise ExportError(f"{driver} gives {len(images)} face frame(s); calibration needs more.")
-        held_out = images[1::max(2, len(images) // max(parity_count, 1))][:parity_count]
-        keep = np.ones(len(images), bool)
-        keep[1::max(2, len(images) // max(parity_count, 1))] = False
-        calibration, person, source = images[keep], held_out, f"driving video {driver}"
+        held_out = np.zeros(len(images), bool)  # every step-th image, spread over the video
+        held_out[np.arange(1, len(images), max(2, len(images) // parity_count))[:parity_count]] = True
+        calibration, person = images[~held_out], images[held_out]
+        source = f"driving video {driver}"
     else:
         calibration = person_track_images(model, calibration_count, seed)
         person = person_track_images(model, parity_count, seed + 1)
@@ -332,7 +335,7 @@ def export(model: PersonModel, quantization: str, path: str | None = None,
         detail = "; ".join(f"{name}: {', '.join(v)}" for name, v in failures.items())
         raise ExportParityError(
             f"The {quantization} TFLite model differs from the Keras model beyond the "
-            f"{quantization} thresholds ({detail}). Measured: {_format_parity(numbers)}. "
+            f"{quantization} thresholds ({detail}). Measured: {format_parity(numbers)}. "
             "Nothing was written; try a float mode or calibrate on a driving video.")
     undelegated, partitions = edge_model.undelegated_ops(invoker)
     content = model_file.with_metadata(
@@ -350,11 +353,7 @@ def export(model: PersonModel, quantization: str, path: str | None = None,
                         sorted(set(operators)), time.monotonic() - start, content)
 
 
-def _format_parity(numbers: dict) -> str:
+def format_parity(numbers: dict) -> str:
+    """The parity numbers of every image set on one line, for logs and command lines."""
     return "; ".join(f"{name} max {n['max_abs']:.3g} mean {n['mean_abs']:.3g} SSIM {n['ssim']:.4f}"
                      for name, n in numbers.items())
-
-
-def format_parity(numbers: dict) -> str:
-    """One line of parity numbers per image set, for logs and command lines."""
-    return _format_parity(numbers)
