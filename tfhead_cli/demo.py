@@ -3,9 +3,9 @@ r"""tfhead-demo: the main job on built-in data, no files of your own needed (`ma
 Makes a procedural training corpus, meta-learns briefly on it, fine-tunes on a real portrait
 (scikit-image's astronaut photo), animates it with a generated driving clip (relative motion,
 audio carried over), exports the person to TFLite in every quantization mode and runs the int8 file
-on LiteRT. Writes to --out_dir: astronaut.mp4, astronaut_side_by_side.mp4 (driver | landmark image
+on LiteRT (the next smallest if int8 failed its parity check). Writes to --out_dir: astronaut.mp4, astronaut_side_by_side.mp4 (driver | landmark image
 | result), driver.mp4, astronaut_person/ (the person checkpoint), models/astronaut.<mode>.tflite,
-astronaut_edge_int8.mp4 (the on-device path) and work/.
+astronaut_edge_<mode>.mp4 (the on-device path) and work/.
 Rerunning continues an interrupted demo; delete --out_dir to start over.
 
 Example:
