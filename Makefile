@@ -35,6 +35,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/landmarks.py
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/learning.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUT)
