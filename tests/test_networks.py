@@ -169,30 +169,6 @@ def test_keras_save_load_round_trip(rng, tiny, tmp_path):
         np.testing.assert_array_equal(_first_output(loaded(inputs)), _first_output(network(inputs)))
 
 
-def test_exported_generator_uses_only_delegate_friendly_builtins(rng, tiny):
-    """ψ folded in as a constant; TFLITE_BUILTINS only; none of the ops XNNPACK rejects."""
-    from ai_edge_litert.interpreter import Interpreter
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    _, generator, _ = tiny
-    psi = tf.constant(generator.project(rng.normal(size=(1, 32)).astype("float32")))
-    serve = tf.function(lambda y: generator.render(y, psi), autograph=False,
-                        input_signature=[tf.TensorSpec([1, 64, 64, 3], tf.float32)])
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = Interpreter(model_content=converter.convert())
-    op_names = {op["op_name"] for op in interpreter._get_ops_details()}
-    assert not op_names & {"RESIZE_NEAREST_NEIGHBOR", "MIRROR_PAD", "GATHER", "GATHER_ND"}
-    assert not any(name.startswith("Flex") for name in op_names)
-    interpreter.allocate_tensors()
-    landmarks = _images(rng, 1, 64)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], landmarks)
-    interpreter.invoke()
-    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(out, np.asarray(generator.render(landmarks, psi)), atol=1e-4)
-
-
 def test_tf_checkpoints_hold_every_weight(tmp_path):
     """tf.train.Checkpoint (used by training) sees the blocks kept in lists, not just direct
     attributes: every variable of every network is written under the network's name."""

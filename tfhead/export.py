@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from tfhead import __version__, driving, landmark_image, landmarks, synthetic
+from tfhead import __version__, driving, landmark_image, landmarks, metrics, synthetic
 from tfhead.edge import model as edge_model
 from tfhead.edge import model_file
 from tfhead.fileio import tmp_name
@@ -263,11 +263,6 @@ def _convert(converter, quantization, calibration) -> bytes:
     return debugger.get_nondebug_quantized_model()
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image SSIM of `[N, H, W, 3]` images in [-1, 1] (tf.image.ssim, 11×11 Gaussian)."""
-    return tf.image.ssim(tf.constant(a, tf.float32), tf.constant(b, tf.float32), max_val=2.0).numpy()
-
-
 def parity(reference: Callable[[np.ndarray], np.ndarray], invoker: edge_model.Invoker,
            images: np.ndarray) -> dict[str, float]:
     """max/mean |TFLite − reference| and the mean SSIM between them over `images` [N, R, R, 3]."""
@@ -275,7 +270,7 @@ def parity(reference: Callable[[np.ndarray], np.ndarray], invoker: edge_model.In
     got = np.concatenate([invoker(image[None]) for image in images])
     difference = np.abs(got - expected)
     return {"max_abs": float(difference.max()), "mean_abs": float(difference.mean()),
-            "ssim": float(ssim(got, expected).mean())}
+            "ssim": float(metrics.ssim(got, expected, value_range=2.0).mean())}
 
 
 def metadata_for(model: PersonModel, quantization: str, invoker: edge_model.Invoker,

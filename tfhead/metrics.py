@@ -35,17 +35,20 @@ class MetricWeightsError(ValueError):
     """A weights file a metric needs is missing or belongs to another network."""
 
 
-def _as_float(images) -> tf.Tensor:
+def _as_float(images, value_range: float = 255.0) -> tf.Tensor:
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"Expected [N, H, W, 3] uint8 RGB frames, got {images.dtype} "
-                         f"{list(images.shape)}.")
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"Expected [N, H, W, 3] RGB frames, got {list(images.shape)}.")
+    if value_range == 255.0 and images.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 frames, got {images.dtype} (pass value_range for floats).")
     return tf.constant(images, tf.float32)
 
 
-def ssim(generated, target) -> np.ndarray:
-    """Per-frame SSIM `[N]` (1 for identical frames)."""
-    return tf.image.ssim(_as_float(generated), _as_float(target), max_val=255.0).numpy()
+def ssim(generated, target, value_range: float = 255.0) -> np.ndarray:
+    """Per-frame SSIM `[N]` (1 for identical frames). Frames are uint8, or floats spanning
+    `value_range` (2 for the networks' [-1, 1])."""
+    return tf.image.ssim(_as_float(generated, value_range), _as_float(target, value_range),
+                         max_val=value_range).numpy()
 
 
 def psnr(generated, target) -> np.ndarray:
