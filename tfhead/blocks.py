@@ -155,3 +155,58 @@ class SelfAttention(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "power_iterations": self.power_iterations}
+
+
+@keras.saving.register_keras_serializable(package=tfl.SERIALIZATION_PACKAGE)
+class InvertedResidual(keras.layers.Layer):
+    """MobileNetV2's inverted residual block (Sandler et al. 2018), for the real-time student.
+
+    conv1×1 (C_in → e·C_in) → ReLU → depthwise 3×3 (stride s) → ReLU → conv1×1 (→ C_out), plus the
+    input when the shape is unchanged. No normalization: the student is trained for one person
+    with regression losses, and at inference every layer is a convolution with a fused ReLU
+    (CONV_2D / DEPTHWISE_CONV_2D / ADD, all inside XNNPACK).
+
+    Args:
+      filters: Output channels.
+      expansion: Width multiplier of the hidden layer (e).
+      stride: 1, or 2 to halve height and width.
+
+    Call arguments:
+      x: `[batch, height, width, in_channels]`; returns `[batch, height / s, width / s, filters]`.
+    """
+
+    def __init__(self, filters: int, expansion: int = 4, stride: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride}.")
+        if expansion < 1:
+            raise ValueError(f"expansion must be >= 1, got {expansion}.")
+        self.filters, self.expansion, self.stride = filters, expansion, stride
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        hidden = in_channels * self.expansion
+        self.expand = keras.layers.Conv2D(hidden, 1, activation="relu",
+                                          kernel_initializer="he_normal", name="expand")
+        self.depthwise = keras.layers.DepthwiseConv2D(3, self.stride, padding="same",
+                                                      activation="relu",
+                                                      depthwise_initializer="he_normal",
+                                                      name="depthwise")
+        self.project = keras.layers.Conv2D(self.filters, 1, kernel_initializer="glorot_uniform",
+                                           name="project")
+        self.residual = self.stride == 1 and in_channels == self.filters
+        self.built = True
+
+    def call(self, x):
+        h = self.project(self.depthwise(self.expand(x)))
+        return x + h if self.residual else h
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        if self.stride == 2:
+            height, width = height // 2, width // 2
+        return (batch, height, width, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "expansion": self.expansion,
+                "stride": self.stride}

@@ -199,6 +199,74 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StudentConfig:
+    """Architecture of the real-time student generator (`networks.StudentGenerator`).
+
+    Not part of the paper: a per-person U-Net of inverted residual blocks that a person model is
+    distilled into (`tfhead.distill`). Level i works at R/2^(i+1) with `channels[i]` channels.
+
+    Attributes:
+      preset: The student preset it was made from.
+      resolution: Input and output size; equals the teacher's (distillation sets it).
+      channels: Width per level, from R/2 down to the bottleneck at R/2^len(channels).
+      encoder_blocks: Inverted residual blocks per encoder level.
+      bottleneck_blocks: Inverted residual blocks at the bottleneck.
+      expansion: Hidden-layer multiplier of the inverted residuals.
+      head_channels: Width of the two full-resolution convolutions.
+    """
+
+    preset: str = "custom"
+    resolution: int = 256
+    channels: tuple[int, ...] = (24, 48, 96, 192, 256)
+    encoder_blocks: tuple[int, ...] = (1, 1, 2, 2, 1)
+    bottleneck_blocks: int = 3
+    expansion: int = 4
+    head_channels: int = 16
+
+    def __post_init__(self):
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise ConfigError(f"student.channels must be positive widths, got {self.channels}.")
+        if len(self.encoder_blocks) != len(self.channels) or any(
+                b < 0 for b in self.encoder_blocks):
+            raise ConfigError(
+                f"student.encoder_blocks {self.encoder_blocks} needs one count >= 0 per level of "
+                f"student.channels {self.channels}.")
+        if not _is_power_of_two(self.resolution) or self.resolution >> len(self.channels) < 4:
+            raise ConfigError(
+                f"student.resolution must be a power of two that {len(self.channels)} levels "
+                f"leave at >= 4², got {self.resolution}.")
+        for name in ("bottleneck_blocks",):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"student.{name} must be >= 0, got {getattr(self, name)}.")
+        for name in ("expansion", "head_channels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"student.{name} must be >= 1, got {getattr(self, name)}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StudentConfig":
+        return _from_dict(cls, data, prefix="student.")
+
+    def override(self, overrides: Mapping[str, Any]) -> "StudentConfig":
+        """A copy with field overrides, e.g. {"resolution": 128, "channels": "16,32,64"}."""
+        fields = _fields(StudentConfig)
+        values = {}
+        for key, value in overrides.items():
+            if key not in fields:
+                raise ConfigError(f"Unknown student field {key!r}; valid: {sorted(fields)}.")
+            values[key] = _coerce(f"student.{key}", value, _field_type(StudentConfig, key))
+        return dataclasses.replace(self, **values)
+
+    def generator_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of `networks.StudentGenerator`."""
+        return {name: getattr(self, name) for name in (
+            "resolution", "channels", "encoder_blocks", "bottleneck_blocks", "expansion",
+            "head_channels")}
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A whole run: architecture + optimisation, and the preset it was made from."""
 
@@ -374,4 +442,33 @@ def get_preset(name: str, overrides: Mapping[str, Any] | None = None) -> Config:
     if name not in PRESETS:
         raise ConfigError(f"Unknown preset {name!r}; valid presets: {sorted(PRESETS)}.")
     config = PRESETS[name]()
+    return config.override(overrides) if overrides else config
+
+
+
+def _edge() -> StudentConfig:
+    """The real-time student at 256²: 1.58 GMAC, 4.2 M parameters, bottleneck 8² (README,
+    "Real time on a CPU" has its latency)."""
+    return StudentConfig(preset="edge")
+
+
+def _tiny_student() -> StudentConfig:
+    """For tests: 64², three levels, every code path of the student present."""
+    return StudentConfig(preset="tiny", resolution=64, channels=(8, 16, 32),
+                         encoder_blocks=(1, 1, 1), bottleneck_blocks=1, expansion=2,
+                         head_channels=8)
+
+
+STUDENT_PRESETS: dict[str, Callable[[], StudentConfig]] = {
+    "edge": _edge,
+    "tiny": _tiny_student,
+}
+
+
+def get_student_preset(name: str, overrides: Mapping[str, Any] | None = None) -> StudentConfig:
+    """Returns the named student preset with optional field overrides applied."""
+    if name not in STUDENT_PRESETS:
+        raise ConfigError(f"Unknown student preset {name!r}; valid student presets: "
+                          f"{sorted(STUDENT_PRESETS)}.")
+    config = STUDENT_PRESETS[name]()
     return config.override(overrides) if overrides else config

@@ -28,6 +28,7 @@ within the mode's `THRESHOLDS` on each; otherwise `ExportParityError` reports th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -111,15 +112,20 @@ class ExportResult:
 
 
 def serving_function(model: PersonModel) -> tf.types.experimental.ConcreteFunction:
-    """The frozen per-person graph: landmark image `[1, R, R, 3]` → frame, ψ' a constant."""
+    """The frozen per-person graph: landmark image `[1, R, R, 3]` → frame, ψ' a constant (a
+    student has no ψ': the person is in its weights)."""
     r = model.resolution
-    generator = model.generator.generator
-    psi = tf.constant(np.asarray(model.generator.psi)[None], tf.float32)
+    if model.student is not None:
+        render = functools.partial(model.generator, training=False)
+    else:
+        generator = model.generator.generator
+        psi = tf.constant(np.asarray(model.generator.psi)[None], tf.float32)
+        render = functools.partial(generator.render, psi=psi, training=False)
 
     @tf.function(input_signature=[tf.TensorSpec([1, r, r, 3], tf.float32, name="landmark_image")],
                  autograph=False)
     def serve(landmark_image):
-        return {"frame": generator.render(landmark_image, psi, training=False)}
+        return {"frame": render(landmark_image)}
 
     return convert_variables_to_constants_v2(serve.get_concrete_function())
 
@@ -283,7 +289,7 @@ def metadata_for(model: PersonModel, quantization: str, invoker: edge_model.Invo
 
     return {
         "format": model_file.FORMAT, "format_version": model_file.FORMAT_VERSION,
-        "tfhead_version": __version__, "preset": model.config.preset, "resolution": r,
+        "tfhead_version": __version__, "preset": model.preset, "resolution": r,
         "landmark_image_version": landmark_image.LANDMARK_IMAGE_VERSION,
         "input": tensor("landmark_image", invoker.input,
                         "RGB landmark image (tfhead.landmark_image), uint8 / 127.5 - 1"),

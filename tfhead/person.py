@@ -1,15 +1,20 @@
-"""Person models (paper §3.3): one person's generator, fine-tuned or feed-forward.
+"""Person models (paper §3.3): one person's generator, fine-tuned, feed-forward or a student.
 
 A person model is the generator without P, its AdaIN parameters ψ' as a weight of their own, and
 what animation needs about the person: the reference landmarks of the source photo (the geometry
 that relative motion keeps) and where the model came from. E, P, D and W are not part of it, so a
 person checkpoint does not grow with the meta-learning corpus (DESIGN.md §9).
 
+A *student* person model (`tfhead.distill`) holds a `networks.StudentGenerator` instead: the same
+person, landmark image in and frame out, distilled into a network a CPU runs in real time. Every
+tool that takes a person model (animation, export, the on-device runner) takes it unchanged.
+
 On disk a person checkpoint is a folder, written atomically:
 
-    person.json            config, name, mode (fine-tuned / feed-forward), reference landmarks,
-                           tfhead and landmark-image versions, fine-tuning record
-    generator.weights.h5   the person generator (G without P, and ψ')
+    person.json            config, name, mode (fine-tuned / feed-forward / student), reference
+                           landmarks, tfhead and landmark-image versions, the record of how it was
+                           made, and for a student its architecture (`StudentConfig`)
+    generator.weights.h5   the person generator (G without P, and ψ'; or the student)
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import keras
 import numpy as np
 
 from tfhead import __version__, landmark_image, networks
-from tfhead.config import Config
+from tfhead.config import Config, StudentConfig
 
 PERSON_FILE = "person.json"
 WEIGHTS_FILE = "generator.weights.h5"
 FORMAT_VERSION = 1
+MODES = ("fine-tuned", "feed-forward", "student")
 
 
 class PersonCheckpointError(ValueError):
@@ -81,24 +87,42 @@ class PersonModel:
     """A person generator with what animation and export need to know about it.
 
     Attributes:
-      config: The meta-learning config the model comes from (architecture, resolution).
-      generator: The `PersonGenerator`.
+      config: The meta-learning config the model comes from (architecture, resolution); for a
+        student, its teacher's.
+      generator: The `PersonGenerator`, or a `networks.StudentGenerator` when `student` is set.
       name: The person's name (free text, e.g. a file stem).
       reference_landmarks: `[68, 2]` landmarks of the reference source photo in crop pixels.
-      mode: "fine-tuned" or "feed-forward".
-      record: How it was made (shots, steps, losses, the meta checkpoint), for provenance.
+      mode: "fine-tuned", "feed-forward" or "student".
+      record: How it was made (shots, steps, losses, the meta checkpoint, the teacher), for
+        provenance.
+      student: The student's architecture; None for a fine-tuned or feed-forward model.
     """
 
     config: Config
-    generator: PersonGenerator
+    generator: PersonGenerator | networks.StudentGenerator
     name: str
     reference_landmarks: np.ndarray
     mode: str
     record: dict = dataclasses.field(default_factory=dict)
+    student: StudentConfig | None = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"Unknown person-model mode {self.mode!r}; valid: {list(MODES)}.")
+        if (self.mode == "student") != (self.student is not None):
+            raise ValueError("A student person model needs its StudentConfig, and only it has one.")
+        if self.student is not None and self.student.resolution != self.config.model.resolution:
+            raise ValueError(f"The student is {self.student.resolution}² but its teacher "
+                             f"{self.config.model.resolution}².")
 
     @property
     def resolution(self) -> int:
         return self.config.model.resolution
+
+    @property
+    def preset(self) -> str:
+        """The preset of the network that renders: the student's, or the meta model's."""
+        return self.student.preset if self.student is not None else self.config.preset
 
     def render(self, landmark_images: np.ndarray, batch_size: int = 8) -> np.ndarray:
         """Frames `[N, R, R, 3]` uint8 RGB from landmark images `[N, R, R, 3]` uint8 RGB."""
@@ -122,6 +146,8 @@ class PersonModel:
                 "name": self.name, "mode": self.mode, "config": self.config.to_dict(),
                 "reference_landmarks": np.asarray(self.reference_landmarks).round(3).tolist(),
                 "record": self.record}
+        if self.student is not None:
+            meta["student"] = self.student.to_dict()
         with open(os.path.join(tmp, PERSON_FILE), "w") as f:
             json.dump(meta, f, indent=1)
         if os.path.exists(path):
@@ -160,12 +186,19 @@ class PersonModel:
                 f"{path} was trained on landmark images v{meta.get('landmark_image_version')}, "
                 f"this tfhead draws v{landmark_image.LANDMARK_IMAGE_VERSION}: fine-tune again.")
         config = Config.from_dict(meta["config"])
-        generator = PersonGenerator(networks.generator_kwargs(config.model), name="person_generator")
+        student = None
+        if meta.get("mode") == "student":
+            student = StudentConfig.from_dict(meta["student"])
+            generator = networks.StudentGenerator(**student.generator_kwargs(), name="student")
+            generator.build()
+        else:
+            generator = PersonGenerator(networks.generator_kwargs(config.model),
+                                        name="person_generator")
         try:
             generator.load_weights(weights_path)
         except (ValueError, KeyError, OSError) as e:
             raise PersonCheckpointError(f"{weights_path} does not fit its config: {e}") from None
         return cls(config, generator, meta["name"],
                    np.asarray(meta["reference_landmarks"], np.float32), meta["mode"],
-                   meta.get("record", {}))
+                   meta.get("record", {}), student)
 

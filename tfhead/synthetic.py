@@ -307,25 +307,32 @@ def render_face(identity: Identity, landmarks: np.ndarray, size: int, seed: int 
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def procedural_clip(identity: Identity, num_frames: int, size: int, seed: int, fps: float = 25.0):
-    """A talking-head clip of a synthetic person: (frames `[T, S, S, 3]` uint8 RGB, landmarks `[T, 68, 2]`)."""
+def procedural_track(identity: Identity, num_frames: int, size: int, seed: int,
+                     fps: float = 25.0) -> np.ndarray:
+    """Landmarks `[T, 68, 2]` of a synthetic person talking in a `size`² frame: mouth, blinks,
+    yaw, roll, scale and drift (the motion of `procedural_clip`, without drawing the faces)."""
     rng = np.random.default_rng(seed)
     t = np.arange(num_frames) / fps
     ph = rng.uniform(0, 2 * np.pi, 6)
     mouth = 0.5 * (1 - np.cos(2 * np.pi * rng.uniform(0.7, 1.5) * t + ph[0]))
     period = rng.uniform(2.0, 4.0)
     eyes = 1 - 0.9 * np.clip(1 - np.abs(((t + ph[1]) % period) - 0.15) / 0.12, 0, 1)
-    frames, tracks = [], []
+    tracks = []
     for i in range(num_frames):
-        lm = procedural_landmarks(
+        tracks.append(procedural_landmarks(
             identity, size, mouth_open=mouth[i], eyes_open=eyes[i],
             yaw=0.25 * np.sin(2 * np.pi * 0.3 * t[i] + ph[2]),
             roll=np.deg2rad(6) * np.sin(2 * np.pi * 0.2 * t[i] + ph[3]),
             scale=1 + 0.06 * np.sin(2 * np.pi * 0.15 * t[i] + ph[4]),
-            shift=(0.03 * np.sin(2 * np.pi * 0.1 * t[i] + ph[5]), 0.02 * np.cos(2 * np.pi * 0.12 * t[i])))
-        frames.append(render_face(identity, lm, size, seed=seed * 100003 + i))
-        tracks.append(lm)
-    return np.stack(frames), np.stack(tracks)
+            shift=(0.03 * np.sin(2 * np.pi * 0.1 * t[i] + ph[5]), 0.02 * np.cos(2 * np.pi * 0.12 * t[i]))))
+    return np.stack(tracks)
+
+
+def procedural_clip(identity: Identity, num_frames: int, size: int, seed: int, fps: float = 25.0):
+    """A talking-head clip of a synthetic person: (frames `[T, S, S, 3]` uint8 RGB, landmarks `[T, 68, 2]`)."""
+    tracks = procedural_track(identity, num_frames, size, seed, fps)
+    frames = [render_face(identity, lm, size, seed=seed * 100003 + i) for i, lm in enumerate(tracks)]
+    return np.stack(frames), tracks
 
 
 # ------------------------------------------------------------------------------------------------
