@@ -36,6 +36,8 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/export.py
 	$(BIN)/python benchmarks/learning.py
+	test -d $(DEMO_OUT)/astronaut_person || $(MAKE) demo
+	$(BIN)/python benchmarks/realtime.py --teacher=$(DEMO_OUT)/astronaut_person --driver=$(DEMO_OUT)/driver.mp4
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUT)

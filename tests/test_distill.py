@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as config_lib
-from tfhead import distill, export, feature_networks, finetune, flops, landmarks, networks
+from tfhead import animate, distill, export, feature_networks, finetune, flops, landmarks, networks
 from tfhead import retarget
 from tfhead.edge import EdgeModel, model_file
 from tfhead.edge import model as edge_model
@@ -108,9 +108,10 @@ def test_person_and_runner_modes_agree():
 
 def test_tracks_mix_the_three_kinds_deterministically(teacher):
     reference = teacher.reference_landmarks
-    points, kinds = distill.distillation_tracks(reference, 64, 200, seed=3, clip_frames=20)
-    again, _ = distill.distillation_tracks(reference, 64, 200, seed=3, clip_frames=20)
-    other, _ = distill.distillation_tracks(reference, 64, 200, seed=4, clip_frames=20)
+    points, kinds = distill.distillation_tracks(reference, 64, 200, seed=3, clip_frames=20,
+                                                jitter=0.0)
+    again, _ = distill.distillation_tracks(reference, 64, 200, seed=3, clip_frames=20, jitter=0.0)
+    other, _ = distill.distillation_tracks(reference, 64, 200, seed=4, clip_frames=20, jitter=0.0)
     assert points.shape == (200, 68, 2) and points.dtype == np.float32
     np.testing.assert_array_equal(points, again)
     assert not np.allclose(points, other)
@@ -125,6 +126,13 @@ def test_tracks_mix_the_three_kinds_deterministically(teacher):
                                atol=1e-3)
     absolute_starts = points[kinds == 2][::20]
     assert np.abs(absolute_starts - reference).max() > 1.0
+    # Detector-like jitter: per clip, per point and frame, at most `jitter` inter-ocular distances.
+    noisy, _ = distill.distillation_tracks(reference, 64, 200, seed=3, clip_frames=20, jitter=0.05)
+    # The random draws do not depend on `jitter`, so the two differ by the noise alone.
+    ocular = np.linalg.norm(reference[36] - reference[45])
+    per_clip = (noisy - points)[kinds == 0].reshape(5, 20, 68, 2).std(axis=(1, 2, 3))
+    assert np.all(per_clip < 0.05 * ocular * 1.1) and per_clip.max() > 0.01 * ocular, per_clip
+    assert len(np.unique(per_clip.round(6))) == 5           # a level of its own per clip
 
 
 def test_driving_video_tracks_join_the_relative_share_and_their_end_is_held_out(teacher, driver):
@@ -134,7 +142,7 @@ def test_driving_video_tracks_join_the_relative_share_and_their_end_is_held_out(
     assert len(train[0]) + len(held_out[0]) == 27 and len(held_out[0]) == 5
     reference = teacher.reference_landmarks
     points, kinds = distill.distillation_tracks(reference, 64, 100, seed=0, clip_frames=10,
-                                                driver_tracks=train)
+                                                driver_tracks=train, jitter=0.0)
     # Shares 50/35/15: of the 35 relative sets, 17 come from the video in clips of 10 and 7, each
     # retargeted as the runner does: the clip's first frame is the driver's neutral pose.
     clip = points[kinds == 1][-17:-7]
@@ -177,7 +185,7 @@ def test_short_distillation_lowers_the_student_teacher_error(teacher, distilled)
     assert record["perceptual"] == "none"
 
 
-def test_student_checkpoint_round_trips(distilled, tmp_path):
+def test_student_checkpoint_round_trips(distilled, tmp_path, driver):
     model = distilled[0].model
     path = model.save(str(tmp_path / "student"))
     loaded = PersonModel.load(path)
@@ -187,6 +195,10 @@ def test_student_checkpoint_round_trips(distilled, tmp_path):
     np.testing.assert_array_equal(loaded.render(images), model.render(images))
     with pytest.raises(distill.DistillError, match="already a student"):
         distill.distill(loaded, str(tmp_path / "w"), quick_options())
+    # tfhead-animate's library takes it like any person model.
+    report = animate.animate(loaded, driver["silent"], str(tmp_path / "a.mp4"),
+                             animate.AnimateOptions(max_frames=6))
+    assert report.frames == 6 and os.path.getsize(tmp_path / "a.mp4") > 0
 
 
 def test_interrupted_distillation_resumes_where_it_stopped(teacher, distilled, tmp_path,

@@ -14,12 +14,13 @@ at 256²) that learns to reproduce the teacher's frames from the same landmark i
 users give (`distillation_tracks`), mixed by `DistillOptions.track_mix`:
 
 * *own*: the person's reference landmarks moving (`synthetic.motion_track`: mouth, blinks, yaw,
-  roll, scale, drift) at amplitudes from 0.5× to 1.6× the defaults;
+  roll, scale, drift) at amplitudes from 0.5× to 2× the defaults;
 * *relative*: talking procedural heads — and the user's driving videos, if given — retargeted onto
   the person exactly as the runner's default relative motion does (`driving.MotionMapper`);
 * *absolute*: the procedural heads' own geometry, as absolute motion draws it.
 
-The teacher renders each landmark set once into a pool in the work directory (`pool/`, filled in
+Every clip also gets landmark-detector-like jitter (`DistillOptions.jitter`). The teacher
+renders each landmark set once into a pool in the work directory (`pool/`, filled in
 chunks and resumed where it stopped); the held-out tracks (other seeds, other procedural heads, the
 last fifth of each driving video) are rendered too and only ever evaluated.
 
@@ -83,6 +84,7 @@ class DistillOptions:
       heldout_size: Held-out landmark sets (evaluation only).
       track_mix: Shares of the (own, relative, absolute) tracks.
       clip_frames: Frames per generated track (25 fps).
+      jitter: Largest per-frame landmark noise of a clip, in inter-ocular distances.
       drivers: Driving videos whose (retargeted) tracks join the relative share.
       log_every, eval_every, checkpoint_every: In steps (0 = never, except at the end).
       seed: Seed of tracks, initialisation and batch order.
@@ -102,6 +104,7 @@ class DistillOptions:
     heldout_size: int = 64
     track_mix: tuple[float, float, float] = (0.5, 0.35, 0.15)
     clip_frames: int = 50
+    jitter: float = 0.02
     drivers: tuple[str, ...] = ()
     log_every: int = 50
     eval_every: int = 500
@@ -115,6 +118,8 @@ class DistillOptions:
         for name in ("log_every", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise DistillError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if not 0 <= self.jitter < 0.5:
+            raise DistillError(f"jitter must be in [0, 0.5), got {self.jitter}.")
         if not self.learning_rate > 0:
             raise DistillError(f"learning_rate must be > 0, got {self.learning_rate}.")
         if self.weight_pixel_l1 < 0 or self.weight_perceptual < 0:
@@ -161,8 +166,13 @@ def _clips(total: int, clip_frames: int) -> list[int]:
 
 def distillation_tracks(reference: np.ndarray, resolution: int, count: int, seed: int,
                         track_mix: Sequence[float] = (0.5, 0.35, 0.15), clip_frames: int = 50,
-                        driver_tracks: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
+                        driver_tracks: Sequence[np.ndarray] = (),
+                        jitter: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """`count` landmark sets for a person with reference landmarks `reference` `[68, 2]`.
+
+    Every clip gets independent per-point, per-frame Gaussian noise with a standard deviation drawn
+    from [0, `jitter`] × the reference's inter-ocular distance: the frame-to-frame noise of a
+    landmark detector on a real driving video (dlib's is ~1–2% of it), which generated tracks lack.
 
     Returns:
       (points `[count, 68, 2]` float32 in crop pixels, kind `[count]` int: index in TRACK_KINDS).
@@ -174,13 +184,17 @@ def distillation_tracks(reference: np.ndarray, resolution: int, count: int, seed
     sizes[int(np.argmax(shares))] += count - sizes.sum()
     points, kinds = [], []
 
+    ocular = float(np.linalg.norm(reference[36] - reference[45]))
+
     def add(track, kind):
-        points.append(np.asarray(track, np.float32))
+        sigma = rng.uniform(0.0, jitter) * ocular
+        track = np.asarray(track, np.float64) + rng.normal(0.0, sigma, np.shape(track))
+        points.append(track.astype(np.float32))
         kinds.append(np.full(len(track), kind))
 
     for frames in _clips(sizes[0], clip_frames) if sizes[0] else []:
         add(synthetic.motion_track(reference, frames, seed=int(rng.integers(1 << 31)),
-                                   amplitude=float(rng.uniform(0.5, 1.6))), 0)
+                                   amplitude=float(rng.uniform(0.5, 2.0))), 0)
     # Relative motion: procedural heads, and the user's driving videos when given (half the share).
     from_videos = sizes[1] // 2 if len(driver_tracks) else 0
     for frames in _clips(sizes[1] - from_videos, clip_frames) if sizes[1] > from_videos else []:
@@ -432,10 +446,12 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
         train_drivers, heldout_drivers = split_driver_tracks(tracks)
     reference = np.asarray(teacher.reference_landmarks, np.float32)
     points, kinds = distillation_tracks(reference, r, options.pool_size, options.seed,
-                                        options.track_mix, options.clip_frames, train_drivers)
+                                        options.track_mix, options.clip_frames, train_drivers,
+                                        options.jitter)
     heldout_points, heldout_kinds = distillation_tracks(
         reference, r, options.heldout_size, options.seed + 1_000_003, options.track_mix,
-        min(options.clip_frames, max(1, options.heldout_size // 4)), heldout_drivers)
+        min(options.clip_frames, max(1, options.heldout_size // 4)), heldout_drivers,
+        options.jitter)
     pool = Pool(os.path.join(workdir, "pool"), points, kinds, r)
     heldout = Pool(os.path.join(workdir, "heldout"), heldout_points, heldout_kinds, r)
     for part, what in ((heldout, "held-out set"), (pool, "training pool")):
@@ -450,7 +466,9 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
     student.build()
     distiller = Distiller(student, options, features)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(step=step, student=student, optimizer=distiller.optimizer)
+    seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="training_seconds")
+    checkpoint = tf.train.Checkpoint(step=step, student=student, optimizer=distiller.optimizer,
+                                     training_seconds=seconds)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
                                          max_to_keep=2)
     initial_path = os.path.join(workdir, "heldout_initial.json")
@@ -472,7 +490,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
              teacher.mode, teacher.preset, student_config.preset, student.count_params(), r,
              len(pool), len(heldout), int(step), options.steps, options.batch_size,
              options.perceptual, workdir)
-    start_time = time.monotonic()
+    start_time, start_seconds = time.monotonic(), float(seconds)
     with runtime.Interrupts() as interrupts:
         while int(step) < options.steps:
             current = int(step) + 1
@@ -485,6 +503,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
                                                              tf.constant(frames)).items()}
             training.check_finite(values, current, last_saved)
             step.assign(current)
+            seconds.assign(start_seconds + time.monotonic() - start_time)
             means.add(values)
             if on_step is not None:
                 on_step(current, values)
@@ -521,7 +540,8 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
         "student_preset": student_config.preset, "steps": int(step),
         "batch": options.batch_size, "pool": len(pool), "heldout": len(heldout),
         "perceptual": options.perceptual, "track_mix": list(options.track_mix),
-        "drivers": list(options.drivers), "seconds": round(time.monotonic() - start_time, 1),
+        "drivers": list(options.drivers), "jitter": options.jitter,
+        "seconds": round(float(seconds), 1),
         "heldout_initial": initial, "heldout_final": final, "heldout_by_kind": by_kind,
         "history": history}
     model = PersonModel(teacher.config, student, teacher.name, reference, "student", record,

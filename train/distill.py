@@ -43,6 +43,8 @@ _POOL = flags.DEFINE_integer("pool_size", 4096, "Landmark sets the teacher rende
 _HELDOUT = flags.DEFINE_integer("heldout_size", 64, "Held-out landmark sets (evaluation only).")
 _MIX = flags.DEFINE_list("track_mix", ["0.5", "0.35", "0.15"], "Shares of own-motion, "
                          "relative-driver and absolute-driver tracks.")
+_JITTER = flags.DEFINE_float("jitter", 0.02, "Largest per-frame landmark noise of a track, in "
+                             "inter-ocular distances (a detector's jitter on real videos).")
 _DRIVERS = flags.DEFINE_list("drivers", [], "Driving videos whose (retargeted) tracks join the "
                              "training set; their last fifth is held out.")
 _PERCEPTUAL = flags.DEFINE_enum("perceptual", "vgg19", ["vgg19", "random_vgg19", "none"],
@@ -77,7 +79,7 @@ def main(argv):
             learning_rate=_LR.value, weight_pixel_l1=_WEIGHT_PIXEL.value,
             weight_perceptual=_WEIGHT_PERCEPTUAL.value, perceptual=_PERCEPTUAL.value,
             vgg19_weights=_VGG19.value, pool_size=_POOL.value, heldout_size=_HELDOUT.value,
-            track_mix=mix, drivers=tuple(_DRIVERS.value), log_every=_LOG_EVERY.value,
+            track_mix=mix, jitter=_JITTER.value, drivers=tuple(_DRIVERS.value), log_every=_LOG_EVERY.value,
             eval_every=_EVAL_EVERY.value, seed=_SEED.value)
         teacher = PersonModel.load(_TEACHER.value)
         options = dataclasses.replace(

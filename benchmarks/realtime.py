@@ -1,0 +1,315 @@
+"""Real time on a CPU: the distilled student against its teacher — cost, latency, the whole
+runner loop and the quality gap.
+
+    make demo                                   # makes the teacher (demo_out/astronaut_person)
+    python benchmarks/realtime.py               # distils it (cached in --workdir) and measures
+    python benchmarks/realtime.py --teacher=people/me --driver=talk.mp4 --vgg19_weights=vgg19.h5
+
+1. **Student.** The teacher (a fine-tuned person model) is distilled into the `edge` student at the
+   teacher's resolution with `tfhead.distill` (`--steps`, `--pool_size`; resumed from `--workdir`).
+2. **Cost and latency** (batch 1, median of `--runs` after warm-up, LiteRT + XNNPACK, 1 and 2
+   threads, fp32 and int8 — the fastest quantized mode whose every op XNNPACK takes): the teacher
+   and its student; and at 256², the paper-size person generator (`paper256`) and the `edge`
+   student with random weights (latency does not depend on the values; no 256² teacher was
+   trained here).
+3. **The whole runner loop** (`tfhead.reenact` with `tfhead.edge.EdgeModel`, exactly what
+   `tfhead-edge --benchmark` runs: decode, dlib landmarks with tracking, rasterize, generator,
+   encode) on `--driver`, and the frame rate of rasterize + generator alone — the issue's
+   target is ≥ 30 frames/s at 256² on two cores.
+4. **Quality gap to the teacher** on held-out driving tracks — the distillation's held-out set
+   (own motion, retargeted and absolute procedural heads: seeds and heads never trained on) and the
+   driving video retargeted onto the person (never in the pool): SSIM and PSNR of student vs
+   teacher frames, and the landmark error (dlib on the frame vs the landmarks that drove it, over
+   the inter-ocular distance) of each; for the Keras student and its int8 file.
+"""
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+import numpy as np
+
+_TEACHER = flags.DEFINE_string("teacher", "demo_out/astronaut_person",
+                               "Teacher person checkpoint (`make demo` writes the default).")
+_DRIVER = flags.DEFINE_string("driver", "demo_out/driver.mp4", "Driving video (held out).")
+_WORKDIR = flags.DEFINE_string("workdir", "/tmp/tfhead_realtime", "Distillation work directory.")
+_STEPS = flags.DEFINE_integer("steps", 3000, "Distillation steps.")
+_POOL = flags.DEFINE_integer("pool_size", 4096, "Teacher frames to distil from.")
+_VGG19 = flags.DEFINE_string("vgg19_weights", None, "VGG19 weights: adds the perceptual loss.")
+_RUNS = flags.DEFINE_integer("runs", 20, "Timed runs per model, mode and thread count.")
+_PAPER = flags.DEFINE_bool("paper256", True, "Also time the paper-size person generator at 256².")
+_VARIANTS = flags.DEFINE_bool("variants", False, "Only time the candidate student architectures "
+                              "the edge preset was chosen from (random weights, 256²), then exit.")
+
+# The candidates measured when the edge preset was chosen (BUILD_NOTES.md, "Real-time student").
+VARIANTS = {
+    "4 levels 16→128": dict(channels="16,32,64,128", encoder_blocks="1,1,1,1",
+                            bottleneck_blocks=4),
+    "4 levels 24→192": dict(channels="24,48,96,192", encoder_blocks="1,1,2,2",
+                            bottleneck_blocks=4),
+    "5 levels 16→256": dict(channels="16,32,64,128,256", encoder_blocks="1,1,2,2,1",
+                            bottleneck_blocks=3),
+    "5 levels 16→256, e=6, head 24": dict(channels="16,32,64,128,256", encoder_blocks="1,1,2,2,1",
+                                          bottleneck_blocks=3, expansion=6, head_channels=24),
+    "edge (chosen): 5 levels 24→256": {},
+}
+
+THREADS = (1, 2)
+TARGET_FPS = 30.0
+
+
+def _median_ms(fn, runs: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def random_models(reference_128):
+    """The paper256 person generator and the edge student at 256², random weights."""
+    import keras
+
+    from tfhead import config as config_lib
+    from tfhead import networks
+    from tfhead.person import PersonGenerator, PersonModel
+
+    keras.utils.set_random_seed(0)
+    reference = np.asarray(reference_128, np.float32) * 2.0    # the same face in a 256² crop
+    paper = config_lib.get_preset("paper256")
+    generator = networks.Generator(**networks.generator_kwargs(paper.model))
+    generator.build()
+    embedding = np.random.default_rng(0).normal(size=(1, paper.model.embedding_dim))
+    psi = generator.project(embedding.astype("float32"))[0]
+    teacher = PersonModel(paper, PersonGenerator.from_meta_generator(generator, psi), "paper256",
+                          reference, "feed-forward")
+    edge = config_lib.get_student_preset("edge")
+    student = networks.StudentGenerator(**edge.generator_kwargs())
+    student.build()
+    student_model = PersonModel(paper, student, "edge-random", reference, "student", {}, edge)
+    return teacher, student_model
+
+
+def time_model(model, label: str, driver: str | None, runs: int, modes=("fp32", "int8")):
+    """Exports `model` in `modes` (parity measured, not enforced) and times each file."""
+    import tensorflow as tf
+
+    from tfhead import export, flops
+    from tfhead.edge import Invoker
+
+    r = model.resolution
+    serve = export.serving_function(model)
+    gmac = flops.count_macs(lambda x: serve(x)[0], [tf.TensorSpec([1, r, r, 3])]) / 1e9
+    inputs = export.export_inputs(model, driver, calibration_count=64, parity_count=8)
+    loose = export.Thresholds(float("inf"), float("inf"), -1.0)
+    x = inputs.parity["person"][:1]
+    rows, contents = [], {}
+    for mode in modes:
+        result = export.export(model, mode, None, inputs, loose)
+        ms = {}
+        for threads in THREADS:
+            invoker = Invoker(result.content, threads)
+            ms[threads] = _median_ms(lambda: invoker(x), runs)
+        rows.append({"model": label, "resolution": r, "gmac": gmac,
+                     "params": model.generator.count_params(), "mode": mode,
+                     "mib": result.size_bytes / 2**20, "ms": ms,
+                     "ssim": result.parity["person"]["ssim"],
+                     "outside": ", ".join(result.undelegated) or "none"})
+        contents[mode] = result.content
+        print(f"  {label} {mode}: {gmac:.2f} GMAC, {result.size_bytes / 2**20:.2f} MiB, "
+              + ", ".join(f"{t} thread(s) {ms[t]:.2f} ms" for t in THREADS), flush=True)
+    return rows, contents
+
+
+def time_variants() -> None:
+    from tfhead import config as config_lib
+    from tfhead import networks, synthetic
+    from tfhead.person import PersonModel
+
+    paper = config_lib.get_preset("paper256")
+    reference = synthetic.procedural_landmarks(synthetic.random_identity(0), 256)
+    rows = []
+    for label, overrides in VARIANTS.items():
+        config = config_lib.get_student_preset("edge", overrides)
+        student = networks.StudentGenerator(**config.generator_kwargs())
+        student.build()
+        model = PersonModel(paper, student, label, reference, "student", {}, config)
+        rows += time_model(model, label, None, _RUNS.value)[0]
+    print()
+    print("| student at 256² (random weights) | GMAC | parameters | fp32 1 thread ms | fp32 2 "
+          "threads ms | int8 1 thread ms | int8 2 threads ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for fp32, int8 in zip(rows[::2], rows[1::2]):
+        print(f"| {fp32['model']} | {fp32['gmac']:.2f} | {fp32['params'] / 1e6:.2f} M | "
+              f"{fp32['ms'][1]:.2f} | {fp32['ms'][2]:.2f} | {int8['ms'][1]:.2f} | "
+              f"{int8['ms'][2]:.2f} |")
+
+
+def runner_loop(content: bytes, driver: str, detector, directory: str):
+    """`tfhead-edge --benchmark` on `driver` (written to an mp4 like the tool does): frames/s of
+    the whole loop and the stage medians."""
+    from tfhead import reenact
+    from tfhead.edge import EdgeModel
+
+    model = EdgeModel(content, num_threads=2)
+    return reenact.reenact(model, driver, os.path.join(directory, "runner.mp4"),
+                           reenact.ReenactOptions(batch_size=1), detector)
+
+
+def quality(teacher, student, student_file: bytes, points: np.ndarray, detector) -> dict:
+    """Student (Keras and TFLite) vs teacher on landmark sets `points` `[N, 68, 2]`."""
+    from tfhead import distill, metrics
+    from tfhead.edge import EdgeModel
+
+    r = teacher.resolution
+    images = distill.draw(points, r)
+    teacher_frames = teacher.render(images)
+    outputs = {"student (Keras)": student.render(images),
+               "student (TFLite int8)": EdgeModel(student_file, 2).render(images)}
+    teacher_error = metrics.landmark_error(teacher_frames, points, detector)
+    rows = []
+    for name, frames in outputs.items():
+        numbers = distill.compare(frames, teacher_frames)
+        error = metrics.landmark_error(frames, points, detector)
+        rows.append({"model": name, **numbers,
+                     "landmark_error": float(np.nanmean(error)) if np.isfinite(error).any()
+                     else float("nan"),
+                     "no_face": int(np.isnan(error).sum()),
+                     "teacher_landmark_error": float(np.nanmean(teacher_error)),
+                     "teacher_no_face": int(np.isnan(teacher_error).sum()), "frames": len(points)})
+    return rows
+
+
+def driver_points(model, driver: str, detector) -> np.ndarray:
+    """The driving video's landmarks retargeted onto the person (relative motion)."""
+    from tfhead import driving
+
+    source = driving.DrivingSource(driver, model.resolution, detector, redetect_every=1)
+    mapper = driving.MotionMapper("relative", model.reference_landmarks, model.resolution)
+    return np.stack([mapper.landmarks(item.landmarks) for item in source
+                     if item.landmarks is not None])
+
+
+def main(argv):
+    del argv
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    logging.getLogger("tfhead").setLevel(logging.INFO)
+    from tfhead import config as config_lib
+    from tfhead import distill, landmarks
+    from tfhead.person import PersonModel
+
+    if not os.path.isdir(_TEACHER.value):
+        raise app.UsageError(f"No teacher at {_TEACHER.value}: run `make demo` first (it "
+                             "fine-tunes the astronaut) or pass --teacher=<person checkpoint>.")
+    if _VARIANTS.value:
+        time_variants()
+        return
+    driver = _DRIVER.value
+    if not os.path.isfile(driver):
+        from tfhead import demo
+
+        os.makedirs(_WORKDIR.value, exist_ok=True)
+        driver = os.path.join(_WORKDIR.value, "driver.mp4")
+        if not os.path.isfile(driver):
+            demo.write_driver(driver, 100, seed=0)
+    teacher = PersonModel.load(_TEACHER.value)
+    detector = landmarks.LandmarkDetector()
+
+    print(f"1. Distilling {teacher.name} ({teacher.mode}, {teacher.preset}, "
+          f"{teacher.resolution}²) into the edge student, {_STEPS.value} steps …", flush=True)
+    options = distill.DistillOptions(
+        student=config_lib.get_student_preset("edge"), steps=_STEPS.value,
+        pool_size=_POOL.value, perceptual="vgg19" if _VGG19.value else "none",
+        vgg19_weights=_VGG19.value, eval_every=1000)
+    start = time.monotonic()
+    result = distill.distill(teacher, _WORKDIR.value, options, detector)
+    if result.model is None:
+        raise SystemExit("Interrupted; rerun to resume.")
+    student = result.model
+    distill_seconds = time.monotonic() - start
+
+    print("2. Cost and latency …", flush=True)
+    rows, files = [], {}
+    teacher_label = f"teacher ({teacher.preset})"
+    for model, label in ((teacher, teacher_label), (student, "student (edge)")):
+        measured, contents = time_model(model, label, driver, _RUNS.value)
+        rows += measured
+        files[label] = contents
+    paper, edge_random = random_models(teacher.reference_landmarks)
+    if _PAPER.value:
+        rows += time_model(paper, "paper256 G (random weights)", None, _RUNS.value)[0]
+    measured, contents = time_model(edge_random, "edge student (random weights)", None,
+                                    _RUNS.value, modes=("fp32", "fp16", "dynamic", "int8"))
+    rows += measured
+    files["edge 256"] = contents
+
+    print("3. The whole runner loop …", flush=True)
+    loops = []
+    for label, content in ((f"{teacher_label} int8", files[teacher_label]["int8"]),
+                           ("student (edge) int8", files["student (edge)"]["int8"]),
+                           ("edge student 256² fp32", files["edge 256"]["fp32"]),
+                           ("edge student 256² int8", files["edge 256"]["int8"])):
+        report = runner_loop(content, driver, detector, _WORKDIR.value)
+        loops.append((label, report))
+        print(f"  {label}: {report.frames_per_second:.1f} frames/s", flush=True)
+
+    print("4. Quality gap to the teacher …", flush=True)
+    heldout = np.load(os.path.join(_WORKDIR.value, "heldout", "landmarks.npy"))
+    gap = {f"held-out tracks ({len(heldout)})": quality(
+        teacher, student, files["student (edge)"]["int8"], heldout, detector)}
+    points = driver_points(teacher, driver, detector)
+    gap[f"{os.path.basename(driver)} retargeted ({len(points)})"] = quality(
+        teacher, student, files["student (edge)"]["int8"], points, detector)
+
+    print()
+    print(f"Distillation: {student.record['steps']} steps, batch {student.record['batch']}, "
+          f"pool {student.record['pool']}, perceptual {student.record['perceptual']}; "
+          f"{student.record['seconds']:.0f} s of training steps over all runs, "
+          f"{distill_seconds:.0f} s wall in this run (pool rendering included).")
+    print()
+    print("| model | size² | GMAC | parameters | TFLite | MiB | 1 thread ms | 2 threads ms | "
+          "2 threads frames/s | SSIM vs Keras | ops outside XNNPACK |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
+    for row in rows:
+        print(f"| {row['model']} | {row['resolution']} | {row['gmac']:.2f} | "
+              f"{row['params'] / 1e6:.2f} M | {row['mode']} | {row['mib']:.2f} | "
+              f"{row['ms'][1]:.2f} | {row['ms'][2]:.2f} | {1e3 / row['ms'][2]:.0f} | "
+              f"{row['ssim']:.4f} | {row['outside']} |")
+    print()
+    print("| runner loop (2 threads) | whole loop frames/s | decode | landmarks | rasterize | "
+          "generator | encode | rasterize + generator frames/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    verdict = None
+    for label, report in loops:
+        m = report.median_ms
+        core = 1e3 / (m["rasterize"] + m["generator"])
+        print(f"| {label} | {report.frames_per_second:.1f} | {m['decode']:.2f} | "
+              f"{m['landmarks']:.2f} | {m['rasterize']:.2f} | {m['generator']:.2f} | "
+              f"{m['encode']:.2f} | {core:.0f} |")
+        if label.startswith("edge student 256²"):
+            verdict = max(verdict or 0.0, core)
+    print()
+    print("| held-out driving | frames | model | SSIM vs teacher | PSNR dB | mean abs diff /255 "
+          "| landmark error (no face) | teacher's landmark error (no face) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for name, quality_rows in gap.items():
+        for q in quality_rows:
+            print(f"| {name} | {q['frames']} | {q['model']} | {q['ssim']:.4f} | {q['psnr']:.2f} | "
+                  f"{q['mean_abs']:.2f} | {q['landmark_error']:.3f} ({q['no_face']}) | "
+                  f"{q['teacher_landmark_error']:.3f} ({q['teacher_no_face']}) |")
+    print()
+    reached = verdict is not None and verdict >= TARGET_FPS
+    print(f"Target ≥ {TARGET_FPS:.0f} frames/s for rasterize + generator at 256² on 2 threads: "
+          f"{'REACHED' if reached else 'NOT reached'} ({verdict:.0f} frames/s, best mode).")
+
+
+if __name__ == "__main__":
+    app.run(main)
