@@ -27,6 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags
 import numpy as np
 
+from _timing import median_ms
+
 _PRESETS = flags.DEFINE_list("presets", ["small128", "paper256"], "Presets to measure.")
 _PERSON = flags.DEFINE_string("person", None, "Also measure this person checkpoint.")
 _RUNS = flags.DEFINE_integer("runs", 15, "Timed runs per model and thread count (after warm-up).")
@@ -64,17 +66,6 @@ def conv_rate(threads: int) -> float:
     return float(run.stdout.strip().splitlines()[-1])
 
 
-def _median_ms(fn, runs: int) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def random_person(preset: str):
     from tfhead import config as config_lib
     from tfhead import networks, synthetic
@@ -104,7 +95,7 @@ def measure(model, label: str, runs: int, rates: dict) -> list[dict]:
     inputs = export.export_inputs(model, calibration_count=32, parity_count=4)
     x = inputs.parity["person"][:1]
     keras_fn = tf.function(lambda y: model.generator(y, training=False))
-    keras_ms = _median_ms(lambda: keras_fn(tf.constant(x)).numpy(), runs)
+    keras_ms = median_ms(lambda: keras_fn(tf.constant(x)).numpy(), runs)
     rows = [{"model": label, "mode": "Keras tf.function", "gflop": gflop, "size": None,
              "ms": {2: keras_ms}, "floors": floors, "ssim": None}]
     loose = export.Thresholds(float("inf"), float("inf"), -1.0)
@@ -113,7 +104,7 @@ def measure(model, label: str, runs: int, rates: dict) -> list[dict]:
         ms = {}
         for threads in THREADS:
             invoker = Invoker(result.content, threads)
-            ms[threads] = _median_ms(lambda: invoker(x), runs)
+            ms[threads] = median_ms(lambda: invoker(x), runs)
         rows.append({"model": label, "mode": f"TFLite {mode}", "gflop": gflop,
                      "size": result.size_bytes, "ms": ms, "floors": floors,
                      "ssim": result.parity["person"]["ssim"],

@@ -23,14 +23,16 @@ runner loop and the quality gap.
    the inter-ocular distance) of each; for the Keras student and its int8 file.
 """
 
+import collections
 import os
-import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 import numpy as np
+
+from _timing import median_ms
 
 _TEACHER = flags.DEFINE_string("teacher", "demo_out/astronaut_person",
                                "Teacher person checkpoint (`make demo` writes the default).")
@@ -59,17 +61,6 @@ VARIANTS = {
 
 THREADS = (1, 2)
 TARGET_FPS = 30.0
-
-
-def _median_ms(fn, runs: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def random_models(reference_128):
@@ -115,12 +106,14 @@ def time_model(model, label: str, driver: str | None, runs: int, modes=("fp32", 
         ms = {}
         for threads in THREADS:
             invoker = Invoker(result.content, threads)
-            ms[threads] = _median_ms(lambda: invoker(x), runs)
+            ms[threads] = median_ms(lambda: invoker(x), runs, warmup=3)
         rows.append({"model": label, "resolution": r, "gmac": gmac,
                      "params": model.generator.count_params(), "mode": mode,
                      "mib": result.size_bytes / 2**20, "ms": ms,
                      "ssim": result.parity["person"]["ssim"],
-                     "outside": ", ".join(result.undelegated) or "none"})
+                     "outside": ", ".join(f"{op} ×{n}" for op, n in
+                                          collections.Counter(result.undelegated).items())
+                                or "none"})
         contents[mode] = result.content
         print(f"  {label} {mode}: {gmac:.2f} GMAC, {result.size_bytes / 2**20:.2f} MiB, "
               + ", ".join(f"{t} thread(s) {ms[t]:.2f} ms" for t in THREADS), flush=True)

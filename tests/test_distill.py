@@ -13,11 +13,11 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as config_lib
-from tfhead import animate, distill, export, feature_networks, finetune, flops, landmarks, networks
+from tfhead import animate, distill, export, feature_networks, flops, landmarks, networks
 from tfhead import retarget
 from tfhead.edge import EdgeModel, model_file
 from tfhead.edge import model as edge_model
-from tfhead.person import PersonGenerator, PersonModel
+from tfhead.person import PersonModel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -33,17 +33,8 @@ def quick_options(**overrides):
 
 
 @pytest.fixture(scope="module")
-def teacher(astronaut):
-    """A tiny feed-forward person model of the astronaut (random-weight G, ψ = P ê), seeded."""
-    keras.utils.set_random_seed(0)
-    config = config_lib.get_preset("tiny")
-    generator = networks.Generator(**networks.generator_kwargs(config.model))
-    generator.build()
-    embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
-    psi = generator.project(embedding.astype("float32"))[0]
-    frames = finetune.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
-    return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
-                       frames.landmarks[0], "feed-forward")
+def teacher(tiny_person):
+    return tiny_person
 
 
 @pytest.fixture(scope="module")

@@ -8,36 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhead import config as config_lib
-from tfhead import export, finetune, landmark_image, landmarks, networks, reenact
+from tfhead import export, landmark_image, reenact
 from tfhead import video as video_lib
 from tfhead.edge import EdgeModel, Invoker, ModelFileError, model_file, undelegated_ops
-from tfhead.person import PersonGenerator, PersonModel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 
 @pytest.fixture(scope="module")
-def person_model(astronaut):
-    """A tiny feed-forward person model of the astronaut (random-weight G, ψ = P ê).
-
-    Seeded here: module fixtures are built before the per-test seed, so without it the weights
-    would depend on which tests ran first. Random weights quantize worse than trained ones — over
-    seeds 0–5 the int8 SSIM was 0.84–0.95 and two of six crossed the int8 max bound
-    (BUILD_NOTES.md, "Export") — so a different seed may rightly fail the int8 check.
-    """
-    import keras
-
-    keras.utils.set_random_seed(0)
-    config = config_lib.get_preset("tiny")
-    generator = networks.Generator(**networks.generator_kwargs(config.model))
-    generator.build()
-    embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
-    psi = generator.project(embedding.astype("float32"))[0]
-    frames = finetune.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
-    return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
-                       frames.landmarks[0], "feed-forward")
+def person_model(tiny_person):
+    return tiny_person
 
 
 @pytest.fixture(scope="module")
