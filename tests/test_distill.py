@@ -17,7 +17,7 @@ from tfhead import animate, distill, export, feature_networks, flops, landmarks,
 from tfhead import retarget
 from tfhead.edge import EdgeModel, model_file
 from tfhead.edge import model as edge_model
-from tfhead.person import PersonModel
+from tfhead.person import PersonModel, render_frames
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -163,7 +163,7 @@ def test_short_distillation_lowers_the_student_teacher_error(teacher, distilled)
     keras.utils.set_random_seed(0)
     untrained = networks.StudentGenerator(**model.student.generator_kwargs())
     untrained.build()
-    before = distill.compare(distill.render_with(untrained, images), target)
+    before = distill.compare(render_frames(untrained, images), target)
     after = distill.compare(model.render(images), target)
     assert after["mean_abs"] < 0.5 * before["mean_abs"], (before, after)
     assert after["psnr"] > before["psnr"] + 5, (before, after)

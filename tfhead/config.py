@@ -235,9 +235,9 @@ class StudentConfig:
             raise ConfigError(
                 f"student.resolution must be a power of two that {len(self.channels)} levels "
                 f"leave at >= 4², got {self.resolution}.")
-        for name in ("bottleneck_blocks",):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"student.{name} must be >= 0, got {getattr(self, name)}.")
+        if self.bottleneck_blocks < 0:
+            raise ConfigError(f"student.bottleneck_blocks must be >= 0, got "
+                              f"{self.bottleneck_blocks}.")
         for name in ("expansion", "head_channels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"student.{name} must be >= 1, got {getattr(self, name)}.")
@@ -443,7 +443,6 @@ def get_preset(name: str, overrides: Mapping[str, Any] | None = None) -> Config:
         raise ConfigError(f"Unknown preset {name!r}; valid presets: {sorted(PRESETS)}.")
     config = PRESETS[name]()
     return config.override(overrides) if overrides else config
-
 
 
 def _edge() -> StudentConfig:

@@ -53,7 +53,7 @@ from tfhead import driving, feature_networks, landmark_image, landmarks, losses,
 from tfhead import networks, runtime, synthetic, training
 from tfhead.config import StudentConfig
 from tfhead.fileio import write_json_atomic
-from tfhead.person import PersonModel
+from tfhead.person import PersonModel, render_frames
 
 log = logging.getLogger("tfhead")
 
@@ -369,15 +369,6 @@ def compare(student_frames: np.ndarray, teacher_frames: np.ndarray) -> dict[str,
             "psnr": float(np.mean(np.minimum(psnr, 100.0)))}
 
 
-def render_with(generator, landmark_images: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """Frames uint8 from landmark images uint8 with any landmark-image → frame Keras generator."""
-    outputs = []
-    for start in range(0, len(landmark_images), batch_size):
-        chunk = landmark_image.to_model_range(landmark_images[start:start + batch_size])
-        outputs.append(np.asarray(generator(chunk, training=False)))
-    return landmark_image.from_model_range(np.concatenate(outputs))
-
-
 @dataclasses.dataclass
 class DistillResult:
     """The distilled person model (None when interrupted) and where the run stopped."""
@@ -475,7 +466,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         log.info("Resumed from %s (step %d).", manager.latest_checkpoint, int(step))
     if not os.path.isfile(initial_path):
-        write_json_atomic(initial_path, compare(render_with(student, heldout_images),
+        write_json_atomic(initial_path, compare(render_frames(student, heldout_images),
                                                 heldout_frames))
     with open(initial_path) as f:
         initial = json.load(f)
@@ -514,7 +505,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
                                        ("loss/total", "loss/pixel_l1", "loss/perceptual")))
                 history.append({"step": current, **{k: round(v, 5) for k, v in interval.items()}})
             if options.eval_every and current % options.eval_every == 0 and current < options.steps:
-                numbers = compare(render_with(student, heldout_images), heldout_frames)
+                numbers = compare(render_frames(student, heldout_images), heldout_frames)
                 log.info("distill step %d held-out vs teacher: %s", current, _format(numbers))
             if interrupts.requested is not None:
                 path = manager.save(checkpoint_number=current)
@@ -526,7 +517,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
                 last_saved = current
     if manager.latest_checkpoint is None or int(step) != last_saved:
         manager.save(checkpoint_number=int(step))
-    student_frames = render_with(student, heldout_images)
+    student_frames = render_frames(student, heldout_images)
     final = compare(student_frames, heldout_frames)
     by_kind = {}
     for index, kind in enumerate(TRACK_KINDS):

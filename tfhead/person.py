@@ -82,6 +82,16 @@ class PersonGenerator(keras.Model):
         return {**super().get_config(), "generator_config": self.generator_config}
 
 
+def render_frames(generator, landmark_images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """uint8 frames from uint8 landmark images with any landmark image → frame Keras generator
+    (a `PersonGenerator` or a `networks.StudentGenerator`), in batches, inference mode."""
+    outputs = []
+    for start in range(0, len(landmark_images), batch_size):
+        chunk = landmark_image.to_model_range(landmark_images[start:start + batch_size])
+        outputs.append(np.asarray(generator(chunk, training=False)))
+    return landmark_image.from_model_range(np.concatenate(outputs))
+
+
 @dataclasses.dataclass
 class PersonModel:
     """A person generator with what animation and export need to know about it.
@@ -126,11 +136,7 @@ class PersonModel:
 
     def render(self, landmark_images: np.ndarray, batch_size: int = 8) -> np.ndarray:
         """Frames `[N, R, R, 3]` uint8 RGB from landmark images `[N, R, R, 3]` uint8 RGB."""
-        outputs = []
-        for start in range(0, len(landmark_images), batch_size):
-            chunk = landmark_image.to_model_range(landmark_images[start:start + batch_size])
-            outputs.append(np.asarray(self.generator(chunk)))
-        return landmark_image.from_model_range(np.concatenate(outputs))
+        return render_frames(self.generator, landmark_images, batch_size)
 
     def save(self, path: str) -> str:
         """Writes the checkpoint folder `path` atomically (a crash leaves the old one intact)."""
