@@ -12,7 +12,7 @@ and 2 threads (XNNPACK).
 
 The floor is the model's FLOPs (TensorFlow's profiler on the frozen serving graph) divided by this
 machine's fp32 rate, measured here as the throughput of a large 3×3 convolution in TensorFlow
-(oneDNN) with 1 and with 2 intra-op threads (DESIGN.md §7: NumPy's BLAS understates it).
+(oneDNN) with 1 and with 2 intra-op threads (docs/design.md §7: NumPy's BLAS understates it).
 "latency / floor" says how far a model is from what the arithmetic alone would cost.
 """
 

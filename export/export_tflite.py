@@ -1,4 +1,4 @@
-r"""Export a person model to TFLite files for phones and boards (DESIGN.md §7).
+r"""Export a person model to TFLite files for phones and boards (docs/design.md §7).
 
 The person's ψ' is folded into the generator (AdaIN → instance normalization with a constant
 affine; P, E, D and W are gone). Each file maps one landmark image [1, R, R, 3] in [-1, 1] to one
@@ -29,10 +29,16 @@ import sys
 
 from absl import app, flags
 
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
 _PERSON = flags.DEFINE_string("person", None, "Person checkpoint folder (from train/finetune.py).")
 _META = flags.DEFINE_string("meta", None, "Or: a meta-learning workdir, with --photos (feed-forward).")
 _PHOTOS = flags.DEFINE_list("photos", None, "Photos (or one video) of the person, with --meta.")
 _NAME = flags.DEFINE_string("name", None, "The person's name with --meta (default: first photo's stem).")
+_FACE = flags.DEFINE_integer("face", None, "With --photos: which face of each photo, counted from "
+                             "the left from 1 (default: the largest).", lower_bound=1)
 _QUANTIZATION = flags.DEFINE_enum("quantization", "all",
                                   ["fp32", "fp16", "dynamic", "int8", "all"], "Quantization mode.")
 _OUT = flags.DEFINE_string("out", None, "A .tflite path (one mode), or a folder: files are named "
@@ -53,7 +59,7 @@ def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # the converter's INFO chatter
-    from tfhead import driving, export, finetune, landmarks, person
+    from tfhead import driving, export, finetune, landmarks, outputs, person
 
     if bool(_PERSON.value) == bool(_META.value):
         raise app.UsageError("Give either --person, or --meta with --photos.")
@@ -62,34 +68,53 @@ def main(argv):
     if _CALIBRATION.value < 1 or _PARITY.value < 1 or _THREADS.value < 1:
         raise app.UsageError("--calibration_images, --parity_images and --num_threads must be >= 1.")
     modes = export.QUANTIZATIONS if _QUANTIZATION.value == "all" else (_QUANTIZATION.value,)
-    single_file = _OUT.value.endswith(".tflite")
+    single_file = _OUT.value.lower().endswith(".tflite")
     if single_file and len(modes) > 1:
         raise app.UsageError("--quantization=all writes several files: give a folder as --out.")
+    sources = {"--person": _PERSON.value, "--photos": _PHOTOS.value, "--driver": _DRIVER.value}
     try:
+        # The output paths first: a refused path costs a second, not a conversion.
+        if single_file:
+            export.check_output(_OUT.value, inputs=sources)
+        elif os.path.lexists(_OUT.value) and not os.path.isdir(_OUT.value):
+            raise outputs.OutputPathError(
+                f"--out={_OUT.value} is {outputs.describe(_OUT.value)}, not a folder: give a "
+                "folder for the files, or a path ending in .tflite for one mode.")
+        else:
+            outputs.check_location(os.path.join(_OUT.value, "x.tflite"), "--out")
+        if _DRIVER.value:
+            driving.check_source(_DRIVER.value)
         detector = landmarks.LandmarkDetector()
         if _PERSON.value:
             model = person.PersonModel.load(_PERSON.value)
         else:
             meta = finetune.load_meta_model(_META.value)
-            frames = finetune.load_person(_PHOTOS.value, meta.config.model.resolution, detector)
+            frames = finetune.load_person(_PHOTOS.value, meta.config.model.resolution, detector,
+                                          face=_FACE.value)
+            print(f"export_tflite: {frames.report()}")
             name = _NAME.value or os.path.splitext(os.path.basename(_PHOTOS.value[0]))[0]
             model = finetune.feed_forward(meta, frames, name)
+        paths = {mode: (_OUT.value if single_file else
+                        os.path.join(_OUT.value, f"{_file_name(model.name)}.{mode}.tflite"))
+                 for mode in modes}
+        for path in paths.values():
+            export.check_output(path, inputs=sources)
         inputs = export.export_inputs(model, _DRIVER.value, _CALIBRATION.value, _PARITY.value,
                                       _SEED.value, detector)
     except (person.PersonCheckpointError, finetune.MetaCheckpointError,
-            finetune.PersonInputError, driving.DrivingError, export.ExportError) as e:
+            finetune.PersonInputError, driving.DrivingError, export.ExportError,
+            outputs.OutputPathError) as e:
         sys.exit(f"export_tflite: {e}")
 
     failed = []
     print(f"export_tflite: {model.mode} model '{model.name}', {model.config.preset} at "
           f"{model.resolution}²; person images from {inputs.source}.")
     for mode in modes:
-        path = (_OUT.value if single_file
-                else os.path.join(_OUT.value, f"{_file_name(model.name)}.{mode}.tflite"))
+        path = paths[mode]
         logging.info("Exporting %s …", mode)
         try:
             result = export.export(model, mode, path, inputs, num_threads=_THREADS.value)
-        except export.ExportError as e:
+        except (export.ExportError, outputs.OutputPathError) as e:
             print(f"  {mode:8s} FAILED: {e}")
             failed.append(mode)
             continue

@@ -87,3 +87,22 @@ def tiny_person(astronaut):
     frames = finetune.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
     return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
                        frames.landmarks[0], "feed-forward")
+
+
+@pytest.fixture(scope="session")
+def meta_dir(tmp_path_factory):
+    """A tiny meta-learning workdir (2 steps on 3 procedural identities, pixel L1)."""
+    from tfhead import config as config_lib
+    from tfhead import datasets, meta_learning, preprocess
+
+    root = tmp_path_factory.mktemp("clips")
+    datasets.make_procedural_corpus(str(root), persons=3, videos_per_person=1, frames_per_clip=8,
+                                    size=160)
+    records = str(tmp_path_factory.mktemp("records"))
+    preprocess.run(str(root), records, preprocess.PreprocessOptions(
+        resolution=64, frames_per_video=4, videos_per_shard=4), workers=1, progress_bar=False)
+    workdir = str(tmp_path_factory.mktemp("meta"))
+    config = config_lib.get_preset("tiny", {"train.content_loss": "pixel_l1"})
+    meta_learning.train(config, meta_learning.MetaTrainOptions(
+        data=records, workdir=workdir, steps=2, image_every=0, checkpoint_every=2))
+    return workdir

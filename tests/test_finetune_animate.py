@@ -10,9 +10,7 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from tfhead import config as config_lib
-from tfhead import (animate, datasets, driving, finetune, landmark_image, landmarks, meta_learning,
-                    preprocess, retarget, synthetic)
+from tfhead import (animate, driving, finetune, landmark_image, landmarks, retarget, synthetic)
 from tfhead import video as video_lib
 from tfhead.person import PersonCheckpointError, PersonModel
 
@@ -74,22 +72,7 @@ def test_motion_mapper_holds_the_last_landmarks_when_the_face_is_lost():
 
 
 # ---------------------------------------------------------------------------------------------
-# A tiny meta-learned model on generated records.
-
-@pytest.fixture(scope="module")
-def meta_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("clips")
-    datasets.make_procedural_corpus(str(root), persons=3, videos_per_person=1, frames_per_clip=8,
-                                    size=160)
-    records = str(tmp_path_factory.mktemp("records"))
-    preprocess.run(str(root), records, preprocess.PreprocessOptions(
-        resolution=64, frames_per_video=4, videos_per_shard=4), workers=1, progress_bar=False)
-    workdir = str(tmp_path_factory.mktemp("meta"))
-    config = config_lib.get_preset("tiny", {"train.content_loss": "pixel_l1"})
-    meta_learning.train(config, meta_learning.MetaTrainOptions(
-        data=records, workdir=workdir, steps=2, image_every=0, checkpoint_every=2))
-    return workdir
-
+# A tiny meta-learned model on generated records (`meta_dir`, tests/conftest.py).
 
 @pytest.fixture(scope="module")
 def person_frames(astronaut):

@@ -1,4 +1,4 @@
-"""Animating a Keras person model from a driving video or webcam (paper §3; DESIGN.md §9).
+"""Animating a Keras person model from a driving video or webcam (paper §3; docs/design.md §9).
 
     model = PersonModel.load("people/astronaut")
     report = animate(model, "driver.mp4", "out.mp4", AnimateOptions(side_by_side="sbs.mp4"))

@@ -1,7 +1,7 @@
 """Blocks composed of the primitive layers: the BigGAN-style residual block and SAGAN self-attention.
 
-Paper §3.2 / DESIGN.md §3. Both blocks are shape-preserving in channels layout (NHWC) and are used
-by all three networks.
+Paper §3.2 / docs/design.md §3. Both blocks are shape-preserving in channels layout (NHWC) and
+are used by all three networks.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def _is_power_of_two(n: int) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of the embedder E, generator G and discriminator D (DESIGN.md §3).
+    """Architecture of the embedder E, generator G and discriminator D (docs/design.md §3).
 
     Channel widths follow one rule everywhere: a feature map of spatial size `s` in a network of
     input size `resolution` has `min(max_channels, base_channels * max(1, resolution // (2 * s)))`
@@ -55,7 +55,7 @@ class ModelConfig:
       embedder_pooling: Global pooling of E and D: "sum" (default) or "max" (some public ports).
       upsampling: How ×2 nearest upsampling is written. "depth_to_space" tiles channels and uses
         DEPTH_TO_SPACE, which the TFLite CPU delegate (XNNPACK) accepts, unlike
-        RESIZE_NEAREST_NEIGHBOR (DESIGN.md §7).
+        RESIZE_NEAREST_NEIGHBOR (docs/design.md §7).
       norm_epsilon: Epsilon of instance normalization and AdaIN.
       spectral_power_iterations: Power iterations of spectral normalization per training call.
     """
@@ -137,7 +137,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and loss weights (DESIGN.md §4–§6).
+    """Optimisation and loss weights (docs/design.md §4–§6).
 
     Attributes:
       batch_size: Global batch size (episodes per step, summed over replicas).
@@ -400,7 +400,7 @@ def _from_dict(cls, data: Mapping[str, Any], prefix: str):
 # Presets.
 
 def _paper256() -> Config:
-    """DESIGN.md §3 at 256²: 64→512 channels, G 4 down / 5 AdaIN res / 4 up, 512-d embedding."""
+    """docs/design.md §3 at 256²: 64→512 channels, G 4 down / 5 AdaIN res / 4 up, 512-d ê."""
     return Config(preset="paper256", model=ModelConfig(), train=TrainConfig())
 
 

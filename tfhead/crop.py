@@ -1,4 +1,4 @@
-"""Square face crops around landmarks, with their inverse (DESIGN.md §2).
+"""Square face crops around landmarks, with their inverse (docs/design.md §2).
 
 One crop rule serves training, fine-tuning and driving: `crop_box` turns landmarks into a square
 box, `stable_box` turns a landmark track into one box for a whole clip, and `CropTransform` maps

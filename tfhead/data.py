@@ -1,8 +1,8 @@
-"""tf.data episodes for meta-learning (paper §3.1, DESIGN.md §1 and §9).
+"""tf.data episodes for meta-learning (paper §3.1, docs/design.md §1 and §9).
 
 An episode is one video: K frames (with their landmark images) for the embedder and one more frame
 of the same video as the target. The K + 1 frames are a random draw *without replacement*, so the
-target is never one of the K (the first failure mode of public ports in DESIGN.md §9).
+target is never one of the K (the first failure mode of public ports in docs/design.md §9).
 
 Elements (after batching, `B` = batch size, `R` = resolution), images in [-1, 1]:
   frames            [B, K, R, R, 3]   embedder frames

@@ -26,6 +26,7 @@ import os
 import time
 
 
+from tfhead import __version__, fileio, outputs
 from tfhead import config as config_lib
 
 log = logging.getLogger("tfhead")
@@ -73,6 +74,18 @@ def write_driver(path: str, frames: int, seed: int) -> None:
     os.remove(silent)
 
 
+MARKER = "tfhead-demo.json"  # marks a folder as the demo's own (it is resumed, never emptied)
+
+
+def check_output(out_dir: str) -> str:
+    """The demo's folder: new, empty, or a demo folder to resume — never a folder of anything
+    else (`tfhead.outputs`). Returns its absolute path; raises `outputs.OutputPathError`."""
+    return outputs.folder_output(
+        out_dir, flag="--out_dir", kind="demo folder",
+        is_ours=lambda p: (os.path.isfile(os.path.join(p, MARKER))
+                           or os.path.isdir(os.path.join(p, "work", "meta"))))
+
+
 def run(options: DemoOptions = DemoOptions()) -> dict:
     """Runs (or resumes) the demo; returns the paths it wrote."""
     import cv2
@@ -83,9 +96,11 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     from tfhead.edge import EdgeModel
     from tfhead.person import PersonModel
 
-    out = os.path.abspath(options.out_dir)
+    out = check_output(options.out_dir)
     work = os.path.join(out, "work")
     os.makedirs(work, exist_ok=True)
+    if not os.path.isfile(os.path.join(out, MARKER)):
+        fileio.write_json_atomic(os.path.join(out, MARKER), {"tfhead_version": __version__})
     config = demo_config()
     r = config.model.resolution
     timings = {}

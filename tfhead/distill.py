@@ -1,7 +1,7 @@
 """Distilling a person model into a real-time student generator.
 
-A person model's G costs tens of GMACs per 256² frame (DESIGN.md §7). For one person nothing of
-G's generality is needed at inference, so a fine-tuned (or feed-forward) person model — the
+A person model's G costs tens of GMACs per 256² frame (docs/design.md §7). For one person nothing
+of G's generality is needed at inference, so a fine-tuned (or feed-forward) person model — the
 *teacher* — is distilled into a `networks.StudentGenerator` (the `edge` student preset, ~1.6 GMAC
 at 256²) that learns to reproduce the teacher's frames from the same landmark images:
 
@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhead import driving, feature_networks, landmark_image, landmarks, losses, metrics
-from tfhead import networks, runtime, synthetic, training
+from tfhead import networks, outputs, runtime, synthetic, training
 from tfhead.config import StudentConfig
 from tfhead.fileio import write_json_atomic
 from tfhead.person import PersonModel, render_frames
@@ -76,7 +76,8 @@ class DistillOptions:
       learning_rate: Adam's initial rate; it decays along a cosine to 1% at `steps`.
       adam_beta1, adam_beta2: Adam's betas.
       weight_pixel_l1: Weight of the pixel L1.
-      weight_perceptual: Weight of the VGG19 feature L1 (the VGG19 weight of L_CNT, DESIGN.md §4).
+      weight_perceptual: Weight of the VGG19 feature L1 (the VGG19 weight of L_CNT,
+        docs/design.md §4).
       perceptual: "vgg19" (needs `vgg19_weights`), "random_vgg19" or "none" (smoke tests only).
       vgg19_weights: The VGG19 weight file (see `feature_networks`).
       pool_size: Training landmark sets rendered by the teacher.
@@ -407,11 +408,15 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
       numbers before and after), or `model=None` if a signal stopped the run (checkpoint saved).
     Raises:
       DistillError: bad inputs or a work directory of another run.
+      outputs.OutputPathError: `workdir` is a file or a folder of something else.
       feature_networks.FeatureWeightsError: `perceptual="vgg19"` without usable weights.
       training.TrainingDivergedError: a loss became NaN/Inf.
     """
     student_config = student_config_for(teacher, options.student)
     r = teacher.resolution
+    outputs.workdir_output(workdir, "distill.json", flag="--workdir",
+                           kind="distillation work directory",
+                           inputs={"--drivers": list(options.drivers)})
     os.makedirs(workdir, exist_ok=True)
     settings = {"teacher": {"name": teacher.name, "mode": teacher.mode, "preset": teacher.preset,
                             "resolution": r, "record": {k: v for k, v in teacher.record.items()

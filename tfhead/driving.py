@@ -1,7 +1,7 @@
 """Driving a person model: frames of a video file or webcam → landmark images (NumPy/OpenCV/dlib).
 
 Shared by `tfhead-animate` (TensorFlow) and the on-device runner (LiteRT), so that both crop,
-track, retarget and rasterize exactly as training did (DESIGN.md §9).
+track, retarget and rasterize exactly as training did (docs/design.md §9).
 
 * `DrivingSource` reads frames, tracks the driver's landmarks (`LandmarkTracker`) and maps them into
   a fixed square crop around the driver's first detected face (the training crop rule).
@@ -11,7 +11,8 @@ track, retarget and rasterize exactly as training did (DESIGN.md §9).
 
 Frames without a face: the last landmarks seen are held (the output keeps the last expression and
 pose); before the driver's first face, the source's own reference landmarks are used (the person
-at rest). Both cases are counted in the report, never an error.
+at rest). Both cases are counted in the report; a driver with too few faces overall is refused by
+the reenactment loop (`reenact.ReenactOptions.min_face_fraction`).
 """
 
 from __future__ import annotations
@@ -77,10 +78,8 @@ class DrivingSource:
             self.fps = float(self._capture.get(cv2.CAP_PROP_FPS)) or 25.0
             self.frame_count = None
         else:
-            try:
-                info = video_lib.probe(source)
-            except video_lib.VideoReadError as e:
-                raise DrivingError(f"Driving video: {e}") from None
+            check_source(source)
+            info = video_lib.probe(source)
             self.fps = info.fps if info.fps > 0 else 25.0
             self.frame_count = info.frame_count
             self._capture = cv2.VideoCapture(source)
@@ -117,6 +116,23 @@ class DrivingSource:
             self._capture.release()
         if index == 0:
             raise DrivingError(f"Driving video {self.source}: no frame could be decoded.")
+
+
+def check_source(source: str | int) -> None:
+    """Cheap checks of a driver before any model is loaded: a camera index passes (it is opened
+    later); a path must be a readable video file whose first frame decodes — not a folder, not a
+    still image.
+
+    Raises:
+      DrivingError: what is wrong, in one line.
+    """
+    if isinstance(source, int) or str(source).isdigit():
+        return
+    try:
+        video_lib.probe(source)
+    except video_lib.VideoReadError as e:
+        raise DrivingError(f"Driving video: {str(e).rstrip('.')}. The driver must be a video "
+                           "file or a camera index (0, 1, …).") from None
 
 
 class MotionMapper:
@@ -165,11 +181,17 @@ class MotionMapper:
 def neutral_landmarks(source: str, frame: int, resolution: int,
                       detector: landmarks.LandmarkDetector) -> np.ndarray:
     """The driver's landmarks at `frame` in the crop of its first face (for `--neutral_frame`)."""
+    if frame < 0:
+        raise DrivingError(f"The neutral frame must be >= 0, got {frame}.")
     driving = DrivingSource(source, resolution, detector, max_frames=frame + 1)
-    found = None
+    found, last = None, -1
     for item in driving:
+        last = item.index
         if item.index == frame:
             found = item.landmarks
+    if last < frame:
+        raise DrivingError(f"The neutral frame {frame} is past the driver's end: it has "
+                           f"{last + 1} frame(s) (numbered from 0). Choose an earlier one.")
     if found is None:
         raise DrivingError(f"No face in driving frame {frame}; choose another --neutral_frame.")
     return found

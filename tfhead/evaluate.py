@@ -1,4 +1,4 @@
-"""The paper's self-reenactment protocol on held-out videos (paper §4.1; DESIGN.md §8).
+"""The paper's self-reenactment protocol on held-out videos (paper §4.1; docs/design.md §8).
 
     meta = finetune.load_meta_model("runs/p256")
     result = evaluate(meta, "/data/vox2_test_256", EvalOptions(shots=(1, 8, 32)))

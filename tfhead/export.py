@@ -1,4 +1,4 @@
-"""Per-person TFLite export (DESIGN.md §7).
+"""Per-person TFLite export (docs/design.md §7).
 
     model = PersonModel.load("people/astronaut")
     result = export(model, "fp16", "astronaut.fp16.tflite")
@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from tfhead import __version__, driving, landmark_image, landmarks, metrics, synthetic
+from tfhead import __version__, driving, landmark_image, landmarks, metrics, outputs, synthetic
 from tfhead.edge import model as edge_model
 from tfhead.edge import model_file
 from tfhead.fileio import tmp_name
@@ -301,17 +301,39 @@ def metadata_for(model: PersonModel, quantization: str, invoker: edge_model.Invo
     }
 
 
+def is_tfhead_model_file(path: str) -> bool:
+    """Whether `path` is a `.tflite` that tfhead exported (it carries tfhead metadata)."""
+    try:
+        with open(path, "rb") as f:
+            model_file.read_metadata(f.read(), path)
+    except (OSError, model_file.ModelFileError):
+        return False
+    return True
+
+
+def check_output(path: str, flag: str = "--out", inputs: outputs.Inputs | None = None) -> str:
+    """Checks a `.tflite` output path before any conversion (see `tfhead.outputs`): an existing
+    file is replaced only when tfhead exported it. Returns the absolute path."""
+    return outputs.file_output(path, flag=flag, kind="tfhead .tflite model",
+                               extensions=(".tflite",), inputs=inputs,
+                               replaceable=is_tfhead_model_file,
+                               not_replaceable_hint=" (no tfhead metadata)")
+
+
 def export(model: PersonModel, quantization: str, path: str | None = None,
            inputs: ExportInputs | None = None, thresholds: Thresholds | None = None,
            num_threads: int = 2) -> ExportResult:
     """Converts, checks parity and (when `path` is given) writes one `.tflite` file atomically.
 
     Raises:
+      outputs.OutputPathError: `path` is refused (`check_output`), before any conversion.
       ExportError: conversion failed or the file would not load in the runner.
       ExportParityError: the converted model is outside `thresholds` (default: the mode's
         `THRESHOLDS`) on some image set; nothing is written.
     """
     start = time.monotonic()
+    if path is not None:
+        path = check_output(path)
     inputs = inputs or export_inputs(model)
     thresholds = thresholds or THRESHOLDS[quantization]
     serve = serving_function(model)

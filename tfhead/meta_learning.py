@@ -1,4 +1,4 @@
-"""Meta-learning (paper §3.2, DESIGN.md §4–§5): the E+G and D steps, and the training loop.
+"""Meta-learning (paper §3.2, docs/design.md §4–§5): the E+G and D steps, and the training loop.
 
 One iteration = one E+G step, then `train.d_steps` D steps on the same episodes:
 
@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from tfhead import data as data_lib
-from tfhead import feature_networks, losses, networks, runtime, training
+from tfhead import feature_networks, losses, networks, outputs, runtime, training
 from tfhead.config import Config
 from tfhead.optimizers import LazyAdam
 
@@ -317,7 +317,11 @@ def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
       training.TrainingError: bad data, workdir or weights, with what to do.
       training.TrainingDivergedError: a loss became NaN/Inf (nothing saved after the last good
         checkpoint).
+      outputs.OutputPathError: the workdir is a file or a folder of something else (checked
+        first, before the data is read).
     """
+    outputs.workdir_output(options.workdir, "config.json", flag="--workdir",
+                           kind="meta-learning work directory", inputs={"--data": options.data})
     info = dataset_info(options.data)
     if info["resolution"] != config.model.resolution:
         raise training.TrainingError(

@@ -1,4 +1,4 @@
-"""The paper's evaluation metrics (paper §4.1; DESIGN.md §8), on batches of frames.
+"""The paper's evaluation metrics (paper §4.1; docs/design.md §8), on batches of frames.
 
 Every function takes frames as `[N, H, W, 3]` RGB uint8 (what generators render and videos hold)
 and returns one value per frame, except FID (one value per pair of sets).

@@ -1,4 +1,4 @@
-"""The three networks of paper §3.2 (DESIGN.md §3): embedder E, generator G, discriminator D.
+"""The three networks of paper §3.2 (docs/design.md §3): embedder E, generator G, discriminator D.
 
 They only compose blocks from `tfhead.blocks`; `build_networks(config)` maps a `ModelConfig` to
 their keyword arguments. All tensors are NHWC; images and landmark images are in [-1, 1].
@@ -344,8 +344,8 @@ class Generator(_BuildOnZeros, keras.Model):
 class StudentGenerator(_BuildOnZeros, keras.Model):
     """The real-time per-person generator distilled from a person model (`tfhead.distill`).
 
-    Not part of the paper: a person model's G costs tens of GMACs per 256² frame (DESIGN.md §7),
-    so one person's appearance is distilled into a small U-Net that a CPU runs in real time. The
+    Not part of the paper: a person model's G costs tens of GMACs per 256² frame
+    (docs/design.md §7), so one person's appearance is distilled into a small U-Net that a CPU runs in real time. The
     person lives in its weights; its only input is the landmark image.
 
       stem      conv3×3 stride 2 → channels[0] at R/2

@@ -2,7 +2,8 @@
 
 Every function takes and returns NHWC tensors `[batch, height, width, channels]` and is written
 with `keras.ops` in forms that convert to TFLite built-ins inside the XNNPACK CPU delegate:
-no RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD or GATHER (DESIGN.md §7), and no AVERAGE_POOL_2D (see `downsample_avg_2x`).
+no RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD or GATHER (docs/design.md §7), and no AVERAGE_POOL_2D
+(see `downsample_avg_2x`).
 """
 
 from __future__ import annotations

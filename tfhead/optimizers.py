@@ -1,4 +1,4 @@
-"""Adam with a lazy (sparse) update for embedding tables (DESIGN.md §5; issue: W at VoxCeleb2 scale).
+"""Adam with a lazy (sparse) update for embedding tables (docs/design.md §5; W at VoxCeleb2 scale).
 
 The meta-learning discriminator keeps one row of W per training video (~145k rows × 512 for
 VoxCeleb2). A batch reads only the rows of its videos, so the gradient of W is a `tf.IndexedSlices`

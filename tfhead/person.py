@@ -3,7 +3,7 @@
 A person model is the generator without P, its AdaIN parameters ψ' as a weight of their own, and
 what animation needs about the person: the reference landmarks of the source photo (the geometry
 that relative motion keeps) and where the model came from. E, P, D and W are not part of it, so a
-person checkpoint does not grow with the meta-learning corpus (DESIGN.md §9).
+person checkpoint does not grow with the meta-learning corpus (docs/design.md §9).
 
 A *student* person model (`tfhead.distill`) holds a `networks.StudentGenerator` instead: the same
 person, landmark image in and frame out, distilled into a network a CPU runs in real time. Every
@@ -27,17 +27,31 @@ import shutil
 import keras
 import numpy as np
 
-from tfhead import __version__, landmark_image, networks
-from tfhead.config import Config, StudentConfig
+from tfhead import __version__, fileio, landmark_image, networks, outputs
+from tfhead.config import Config, ConfigError, StudentConfig
 
 PERSON_FILE = "person.json"
 WEIGHTS_FILE = "generator.weights.h5"
 FORMAT_VERSION = 1
 MODES = ("fine-tuned", "feed-forward", "student")
+_REQUIRED_KEYS = ("name", "mode", "config", "reference_landmarks")
 
 
 class PersonCheckpointError(ValueError):
     """A person checkpoint that is missing, incomplete or made for something else."""
+
+
+def is_person_checkpoint(path: str) -> bool:
+    """Whether `path` is a person checkpoint folder: its two files and nothing else."""
+    return os.path.isdir(path) and outputs.holds_only(path, (PERSON_FILE, WEIGHTS_FILE))
+
+
+def check_output(path: str, flag: str = "--out", inputs: outputs.Inputs | None = None) -> str:
+    """Checks that a person checkpoint may be written at `path` (see `tfhead.outputs`): a new
+    folder, an empty one or an existing person checkpoint, never an input. Returns the absolute
+    path; raises `outputs.OutputPathError`."""
+    return outputs.folder_output(path, flag=flag, kind="person checkpoint",
+                                 is_ours=is_person_checkpoint, inputs=inputs)
 
 
 @keras.saving.register_keras_serializable(package="tfhead")
@@ -139,11 +153,16 @@ class PersonModel:
         return render_frames(self.generator, landmark_images, batch_size)
 
     def save(self, path: str) -> str:
-        """Writes the checkpoint folder `path` atomically (a crash leaves the old one intact)."""
-        path = os.path.abspath(path)
+        """Writes the checkpoint folder `path` atomically (a crash leaves the old one intact).
+
+        An existing `path` is replaced only when it is a person checkpoint (or an empty folder);
+        a file or a folder of anything else is refused with `outputs.OutputPathError` before
+        anything is written (`check_output`).
+        """
+        path = check_output(path)
         parent = os.path.dirname(path)
         os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        tmp = fileio.tmp_name(path)
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
         self.generator.save_weights(os.path.join(tmp, WEIGHTS_FILE))
@@ -183,6 +202,9 @@ class PersonModel:
                 meta = json.load(f)
         except json.JSONDecodeError as e:
             raise PersonCheckpointError(f"{meta_path} is not valid JSON: {e}") from None
+        if not isinstance(meta, dict):
+            raise PersonCheckpointError(f"{meta_path} holds no person description (a JSON object "
+                                        "is expected): write the person model again.")
         if meta.get("format_version") != FORMAT_VERSION:
             raise PersonCheckpointError(
                 f"{path} has person-checkpoint format {meta.get('format_version')}; this tfhead "
@@ -191,10 +213,26 @@ class PersonModel:
             raise PersonCheckpointError(
                 f"{path} was trained on landmark images v{meta.get('landmark_image_version')}, "
                 f"this tfhead draws v{landmark_image.LANDMARK_IMAGE_VERSION}: fine-tune again.")
-        config = Config.from_dict(meta["config"])
-        student = None
-        if meta.get("mode") == "student":
-            student = StudentConfig.from_dict(meta["student"])
+        missing = [k for k in _REQUIRED_KEYS + (("student",) if meta.get("mode") == "student"
+                                                 else ()) if k not in meta]
+        if missing:
+            raise PersonCheckpointError(
+                f"{meta_path} lacks {', '.join(missing)}: it was damaged or edited. Write the "
+                "person model again (train/finetune.py or train/distill.py).")
+        if meta["mode"] not in MODES:
+            raise PersonCheckpointError(f"{meta_path}: unknown mode {meta['mode']!r}; "
+                                        f"valid: {list(MODES)}.")
+        try:
+            config = Config.from_dict(meta["config"])
+            reference = np.asarray(meta["reference_landmarks"], np.float32)
+            student = (StudentConfig.from_dict(meta["student"]) if meta["mode"] == "student"
+                       else None)
+        except (ConfigError, KeyError, TypeError, ValueError) as e:
+            raise PersonCheckpointError(f"{meta_path} is damaged: {e}") from None
+        if reference.shape != (68, 2):
+            raise PersonCheckpointError(f"{meta_path}: reference_landmarks must be [68, 2], got "
+                                        f"{list(reference.shape)}.")
+        if student is not None:
             generator = networks.StudentGenerator(**student.generator_kwargs(), name="student")
             generator.build()
         else:
@@ -204,7 +242,8 @@ class PersonModel:
             generator.load_weights(weights_path)
         except (ValueError, KeyError, OSError) as e:
             raise PersonCheckpointError(f"{weights_path} does not fit its config: {e}") from None
-        return cls(config, generator, meta["name"],
-                   np.asarray(meta["reference_landmarks"], np.float32), meta["mode"],
-                   meta.get("record", {}), student)
-
+        try:
+            return cls(config, generator, str(meta["name"]), reference, meta["mode"],
+                       meta.get("record", {}), student)
+        except ValueError as e:
+            raise PersonCheckpointError(f"{meta_path}: {e}") from None

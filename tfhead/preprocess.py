@@ -1,4 +1,4 @@
-"""Preprocessing talking-head videos into sharded TFRecords (DESIGN.md §2, §9).
+"""Preprocessing talking-head videos into sharded TFRecords (docs/design.md §2, §9).
 
 Input: a VoxCeleb2-style tree `<root>/<person>/<video>/<clip>.mp4` (the clips of one folder form
 one video, the first folder names the person) or any folder of video files (each file is a video;
@@ -38,6 +38,7 @@ from tfhead import __version__
 from tfhead import crop as crop_lib
 from tfhead import fileio
 from tfhead import landmark_image
+from tfhead import outputs, runtime
 from tfhead import video as video_lib
 
 MANIFEST = "manifest.json"
@@ -103,6 +104,9 @@ class VideoSpec:
 
 def discover(root: str) -> tuple[list[VideoSpec], int]:
     """Videos under `root` (sorted by key) and the number of non-video files ignored."""
+    if os.path.isfile(root):
+        raise PreprocessError(f"--input={root} is a file; give the folder holding the videos "
+                              "(VoxCeleb2 layout or flat).")
     if not os.path.isdir(root):
         raise PreprocessError(f"Input folder does not exist: {root}")
     groups: dict[str, tuple[str, list[str]]] = {}
@@ -218,7 +222,7 @@ def _stage1_chunk(task):
 
 def _stage2_shard(task):
     shard_path, entries, root = task
-    import tensorflow as tf
+    tf = runtime.import_tensorflow()  # quietly in a worker of a quiet entry point
 
     options = _worker_state["options"]
     tmp = fileio.tmp_name(shard_path)
@@ -283,13 +287,6 @@ def _video_example(entry: dict, root: str, options: PreprocessOptions):
 # ------------------------------------------------------------------------------------------------
 # Driver.
 
-def _remove_temporaries(directory: str) -> int:
-    stale = glob.glob(os.path.join(directory, ".tmp-*"))
-    for path in stale:
-        os.remove(path)
-    return len(stale)
-
-
 def _run_tasks(fn: Callable, tasks: list, options: PreprocessOptions, workers: int,
                progress: Callable[[int], None]) -> None:
     if not tasks:
@@ -336,6 +333,17 @@ class _Progress:
             self._bar.close()
 
 
+def check_output(out_dir: str, root: str | None = None) -> str:
+    """Checks `--out` before any work: a new or empty folder, or one of a preprocessing run
+    (resumed); never a file, the input, or a folder of anything else (`tfhead.outputs`)."""
+    def is_ours(path: str) -> bool:
+        return (os.path.isfile(os.path.join(path, WORK_DIR, "plan.json"))
+                or os.path.isfile(os.path.join(path, MANIFEST)))
+
+    return outputs.folder_output(out_dir, flag="--out", kind="preprocessed-records folder",
+                                 is_ours=is_ours, inputs={"--input": root})
+
+
 def run(root: str, out_dir: str, options: PreprocessOptions, workers: int = 1,
         progress_bar: bool = True) -> dict:
     """Preprocesses `root` into `out_dir` (resumable); returns the manifest."""
@@ -343,10 +351,11 @@ def run(root: str, out_dir: str, options: PreprocessOptions, workers: int = 1,
     if not specs:
         raise PreprocessError(
             f"No video files ({', '.join(video_lib.VIDEO_EXTENSIONS)}) found under {root}.")
+    check_output(out_dir, root)  # after discover: a bad --input is named first
     work = os.path.join(out_dir, WORK_DIR)
     os.makedirs(work, exist_ok=True)
-    _remove_temporaries(work)
-    _remove_temporaries(out_dir)
+    fileio.remove_stale_temporaries(work)
+    fileio.remove_stale_temporaries(out_dir)
 
     plan = {"tfhead_version": __version__, "options": dataclasses.asdict(options),
             "videos": [dataclasses.asdict(s) for s in specs], "root": os.path.abspath(root)}

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import statistics
 import time
 from typing import Protocol
 
 import numpy as np
 
-from tfhead import driving, landmarks, retarget
+from tfhead import driving, landmarks, outputs, retarget
 from tfhead import video as video_lib
 from tfhead.runtime import Interrupts, format_duration
 
@@ -28,6 +29,8 @@ log = logging.getLogger("tfhead")
 
 STAGES = ("decode", "landmarks", "rasterize", "generator", "encode")
 WINDOW = "tfhead"
+# A driver must show a face in at least half of its frames (README, "What bad input gets").
+DEFAULT_MIN_FACE_FRACTION = 0.5
 
 
 class Renderer(Protocol):
@@ -52,6 +55,10 @@ class ReenactOptions:
         most robust — on generated faces the tracker alone drifted; 0 = track, detect on loss).
       display: Show driver crop | landmark image | result in a window (`q` or Esc stops).
       codec: "auto" (H.264 when an ffmpeg exists, else mp4v), "h264" or "mp4v".
+      min_face_fraction: The share of driver frames that must show a face. A driver below it is
+        refused with `driving.DrivingError` and nothing is written; the loop stops as soon as the
+        share can no longer be reached (for a file, from its frame count). At least one face is
+        always needed, so 0 only turns the share off.
     """
 
     motion: str = "relative"
@@ -62,12 +69,17 @@ class ReenactOptions:
     redetect_every: int = 1
     display: bool = False
     codec: str = "auto"
+    min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION
 
     def __post_init__(self):
         if self.motion not in retarget.MOTION_MODES:
             raise ValueError(f"Unknown motion {self.motion!r}; valid: {list(retarget.MOTION_MODES)}.")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
+        if not 0.0 <= self.min_face_fraction <= 1.0:
+            raise ValueError(f"min_face_fraction must be in [0, 1], got {self.min_face_fraction}.")
+        if self.neutral_frame is not None and self.neutral_frame < 0:
+            raise ValueError(f"neutral_frame must be >= 0, got {self.neutral_frame}.")
 
 
 @dataclasses.dataclass
@@ -115,6 +127,59 @@ class _Window:
         self._cv2.destroyWindow(WINDOW)
 
 
+VIDEO_OUTPUT_EXTENSIONS = (".mp4",)
+
+
+def check_outputs(driver: str | int, output: str | None, side_by_side: str | None,
+                  inputs: outputs.Inputs | None = None) -> None:
+    """Refuses output videos that would overwrite an input (the driver above all), each other, a
+    folder or a file of another kind, or that cannot be written — before any model is loaded.
+
+    Raises:
+      outputs.OutputPathError: what is wrong, in one line.
+    """
+    named = {"--driver": str(driver), **(inputs or {})}
+    for flag, path in (("--out", output), ("--side_by_side", side_by_side)):
+        if path is not None:
+            outputs.file_output(path, flag=flag, kind="mp4 video",
+                                extensions=VIDEO_OUTPUT_EXTENSIONS, inputs=named)
+    outputs.distinct({"--out": output, "--side_by_side": side_by_side})
+
+
+class _FaceCount:
+    """Counts driver frames with a face and enforces `ReenactOptions.min_face_fraction`."""
+
+    def __init__(self, fraction: float, total: int, driver):
+        self.fraction, self.total, self.driver = fraction, total, driver
+        self.seen = self.with_face = 0
+
+    def _needed(self, frames: int) -> int:
+        return max(1, math.ceil(self.fraction * frames - 1e-9))
+
+    def add(self, has_face: bool) -> None:
+        self.seen += 1
+        self.with_face += has_face
+        if (self.fraction > 0 and self.total
+                and self.seen - self.with_face > self.total - self._needed(self.total)):
+            raise driving.DrivingError(
+                f"The driver {self.driver} shows no face in {self.seen - self.with_face} of its "
+                f"first {self.seen} frames, so fewer than {self._needed(self.total)} of its "
+                f"{self.total} frames ({self.fraction:.0%}, --min_face_fraction) can show one. "
+                "Stopped; nothing was written. Use a video where the face is visible.")
+
+    def check_final(self) -> None:
+        if self.with_face == 0:
+            raise driving.DrivingError(
+                f"The driver {self.driver} shows no face in any of its {self.seen} frames. "
+                "Nothing was written. Use a video where the face is visible.")
+        if self.with_face < self._needed(self.seen):
+            raise driving.DrivingError(
+                f"The driver {self.driver} shows a face in {self.with_face} of {self.seen} "
+                f"frames; at least {self._needed(self.seen)} ({self.fraction:.0%}, "
+                "--min_face_fraction) are needed. Nothing was written. Use a video where the "
+                "face is visible.")
+
+
 def reenact(renderer: Renderer, driver: str | int, output: str | None,
             options: ReenactOptions = ReenactOptions(),
             detector: landmarks.LandmarkDetector | None = None,
@@ -123,12 +188,15 @@ def reenact(renderer: Renderer, driver: str | int, output: str | None,
 
     Raises:
       ValueError: neither an output file nor a window.
-      driving.DrivingError: the driving video or camera cannot be read.
+      outputs.OutputPathError: an output path is refused (`check_outputs`); nothing was done.
+      driving.DrivingError: the driving video or camera cannot be read, or shows a face in too
+        few frames (`ReenactOptions.min_face_fraction`; nothing is left under `output`).
       video_lib.VideoWriteError: the encoder failed (nothing is left under `output`).
       DisplayError: a window was asked for and cannot be opened.
     """
     if output is None and not options.display:
         raise ValueError("Nothing to write to: give an output file, a window, or both.")
+    check_outputs(driver, output, options.side_by_side)
     detector = detector or landmarks.LandmarkDetector()
     r = renderer.resolution
     reference = None
@@ -139,6 +207,7 @@ def reenact(renderer: Renderer, driver: str | int, output: str | None,
     audio_from = None if source.is_camera else driver
     times: dict[str, list[float]] = {stage: [] for stage in STAGES}
     total = len(source)
+    faces = _FaceCount(options.min_face_fraction, total, driver)
     writers, window = [], None
     pending: list[tuple[np.ndarray, np.ndarray]] = []
     count = 0
@@ -182,6 +251,7 @@ def reenact(renderer: Renderer, driver: str | int, output: str | None,
                                                  audio_from, options.codec))
         start = time.monotonic()
         for item in source:
+            faces.add(item.landmarks is not None)
             t0 = time.perf_counter()
             drawn = mapper.landmark_image(item.landmarks)
             times["decode"].append(item.decode_seconds)
@@ -199,6 +269,7 @@ def reenact(renderer: Renderer, driver: str | int, output: str | None,
                 break
         if pending:
             flush()
+        faces.check_final()
         for writer in writers:
             writer.close()
         seconds = time.monotonic() - start

@@ -1,5 +1,5 @@
 """Relative motion: the driver's head motion and expression, retargeted onto the source's own face
-geometry (DESIGN.md §9, the identity leak of landmark-driven models). NumPy only.
+geometry (docs/design.md §9, the identity leak of landmark-driven models). NumPy only.
 
 A landmark-driven generator draws whatever face shape the landmark image shows, so driving person A
 with person B's raw landmarks (`absolute` mode) gives A's texture on B's jaw, eyes and nose. In

@@ -113,7 +113,7 @@ class Progress:
 
 
 def check_finite(metrics: Mapping[str, float], step: int, last_checkpoint: int | None) -> None:
-    """Raises `TrainingDivergedError` naming the non-finite losses (DESIGN.md §9: collapse/NaN)."""
+    """Raises `TrainingDivergedError` naming the non-finite losses (docs/design.md §9: NaN)."""
     bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
     if bad:
         kept = (f"the last good checkpoint (step {last_checkpoint}) is kept"

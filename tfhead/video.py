@@ -29,9 +29,21 @@ class VideoInfo:
     height: int
 
 
+def is_image_file(path: str) -> bool:
+    """Whether OpenCV reads `path` as a still image (by its content, not its name)."""
+    try:
+        return os.path.isfile(path) and cv2.haveImageReader(path)
+    except cv2.error:
+        return False
+
+
 def _open(path: str) -> cv2.VideoCapture:
+    if os.path.isdir(path):
+        raise VideoReadError(f"{path} is a folder, not a video file.")
     if not os.path.isfile(path):
         raise VideoReadError(f"No such video file: {path}")
+    if is_image_file(path):
+        raise VideoReadError(f"{path} is a still image, not a video.")
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         capture.release()

@@ -23,9 +23,15 @@ import sys
 
 from absl import app, flags
 
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
 _PERSON = flags.DEFINE_string("person", None, "Person checkpoint folder (from train/finetune.py).")
 _META = flags.DEFINE_string("meta", None, "Or: a meta-learning workdir, with --photos (feed-forward).")
 _PHOTOS = flags.DEFINE_list("photos", None, "Photos (or one video) of the person, with --meta.")
+_FACE = flags.DEFINE_integer("face", None, "With --photos: which face of each photo, counted from "
+                             "the left from 1 (default: the largest).", lower_bound=1)
 _DRIVER = flags.DEFINE_string("driver", None, "Driving video file, or a webcam index (0, 1, ...).",
                               required=True)
 _OUT = flags.DEFINE_string("out", None, "Output mp4. Optional with --display.")
@@ -40,41 +46,54 @@ _NEUTRAL = flags.DEFINE_integer("neutral_frame", None,
 _MAX_FRAMES = flags.DEFINE_integer("max_frames", None, "Stop after N frames (webcams: needed).")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Frames per generator call.")
 _REDETECT = flags.DEFINE_integer("redetect_every", 1, "Detect the driver's face every N frames "
-                                 "(1: every frame, most robust; 0: track, detect only on loss).")
+                                 "(1: every frame, most robust; 0: track, detect only on loss).",
+                                 lower_bound=0)
+_MIN_FACES = flags.DEFINE_float("min_face_fraction", 0.5, "Refuse a driver showing a face in fewer "
+                                "than this share of its frames (nothing is written).",
+                                lower_bound=0.0, upper_bound=1.0)
 
 
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import animate, driving, finetune, landmarks, person, reenact, runtime
+    from tfhead import animate, driving, finetune, landmarks, outputs, person, reenact
     from tfhead import video as video_lib
 
     if not _OUT.value and not _DISPLAY.value:
         raise app.UsageError("Give --out, --display, or both.")
     if _BATCH.value < 1:
         raise app.UsageError("--batch_size must be >= 1.")
+    if bool(_PERSON.value) == bool(_META.value):
+        raise app.UsageError("Give either --person, or --meta with --photos.")
+    if _META.value and not _PHOTOS.value:
+        raise app.UsageError("--meta needs --photos of the person.")
+    if _NEUTRAL.value is not None and _NEUTRAL.value < 0:
+        raise app.UsageError("--neutral_frame must be >= 0.")
     try:
-        if bool(_PERSON.value) == bool(_META.value):
-            raise app.UsageError("Give either --person, or --meta with --photos.")
+        # Everything that can be checked without the model is checked first.
+        reenact.check_outputs(_DRIVER.value, _OUT.value, _SIDE.value,
+                              inputs={"--person": _PERSON.value, "--photos": _PHOTOS.value})
+        driving.check_source(_DRIVER.value)
         detector = landmarks.LandmarkDetector()
         if _PERSON.value:
             model = person.PersonModel.load(_PERSON.value)
         else:
-            if not _PHOTOS.value:
-                raise app.UsageError("--meta needs --photos of the person.")
             meta = finetune.load_meta_model(_META.value)
-            frames = finetune.load_person(_PHOTOS.value, meta.config.model.resolution, detector)
+            frames = finetune.load_person(_PHOTOS.value, meta.config.model.resolution, detector,
+                                          face=_FACE.value)
+            print(f"tfhead-animate: {frames.report()}")
             model = finetune.feed_forward(meta, frames, name="feed-forward")
         options = animate.AnimateOptions(
             motion=_MOTION.value, neutral_frame=_NEUTRAL.value, side_by_side=_SIDE.value,
             max_frames=_MAX_FRAMES.value, batch_size=_BATCH.value,
-            redetect_every=_REDETECT.value, display=_DISPLAY.value, codec=_CODEC.value)
+            redetect_every=_REDETECT.value, display=_DISPLAY.value, codec=_CODEC.value,
+            min_face_fraction=_MIN_FACES.value)
         with runtime.Interrupts() as interrupts:
             report = animate.animate(model, _DRIVER.value, _OUT.value, options, detector,
                                      interrupts)
     except (person.PersonCheckpointError, finetune.MetaCheckpointError,
             finetune.PersonInputError, driving.DrivingError, video_lib.VideoWriteError,
-            reenact.DisplayError) as e:
+            reenact.DisplayError, outputs.OutputPathError) as e:
         sys.exit(f"tfhead-animate: {e}")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in report.median_ms.items())
     print(f"tfhead-animate: {report.frames} frames ({report.size}², {report.fps:g} fps, "

@@ -19,6 +19,10 @@ import sys
 
 from absl import app, flags
 
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
 _OUT = flags.DEFINE_string("out_dir", "demo_out", "Where everything is written.")
 _PERSONS = flags.DEFINE_integer("persons", 24, "Procedural identities in the training corpus.")
 _META_STEPS = flags.DEFINE_integer("meta_steps", 600, "Meta-learning steps.")
@@ -30,13 +34,13 @@ def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # the TFLite converter's INFO chatter
-    from tfhead import demo, training
+    from tfhead import demo, outputs, training
 
     try:
         summary = demo.run(demo.DemoOptions(
             out_dir=_OUT.value, persons=_PERSONS.value, meta_steps=_META_STEPS.value,
             finetune_steps=_FT_STEPS.value, driver_frames=_FRAMES.value))
-    except training.TrainingError as e:
+    except (training.TrainingError, outputs.OutputPathError) as e:
         sys.exit(f"tfhead-demo: {e}")
     print(json.dumps(summary, indent=1))
     print(f"tfhead-demo: open {summary['side_by_side']} (driver | landmarks | result) and "

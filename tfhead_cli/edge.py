@@ -35,7 +35,11 @@ _MAX_FRAMES = flags.DEFINE_integer("max_frames", None, "Stop after N frames (web
 _THREADS = flags.DEFINE_integer("num_threads", min(4, os.cpu_count() or 1),
                                 "LiteRT interpreter threads.")
 _REDETECT = flags.DEFINE_integer("redetect_every", 1, "Detect the driver's face every N frames "
-                                 "(1: every frame, most robust; 0: track, detect only on loss).")
+                                 "(1: every frame, most robust; 0: track, detect only on loss).",
+                                 lower_bound=0)
+_MIN_FACES = flags.DEFINE_float("min_face_fraction", 0.5, "Refuse a driver showing a face in fewer "
+                                "than this share of its frames (nothing is written).",
+                                lower_bound=0.0, upper_bound=1.0)
 _CODEC = flags.DEFINE_enum("codec", "auto", ["auto", "h264", "mp4v"],
                            "auto: H.264 when an ffmpeg exists, else mp4v.")
 _BENCHMARK = flags.DEFINE_bool("benchmark", False, "Print frames per second and the median ms of "
@@ -45,7 +49,7 @@ _BENCHMARK = flags.DEFINE_bool("benchmark", False, "Print frames per second and 
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import driving, landmarks, reenact
+    from tfhead import driving, landmarks, outputs, reenact
     from tfhead import video as video_lib
     from tfhead.edge import EdgeModel, ModelFileError, undelegated_ops
     from tfhead.runtime import Interrupts
@@ -54,17 +58,22 @@ def main(argv):
         raise app.UsageError("Give --out, --display, or both.")
     if _THREADS.value < 1:
         raise app.UsageError("--num_threads must be >= 1.")
+    if _NEUTRAL.value is not None and _NEUTRAL.value < 0:
+        raise app.UsageError("--neutral_frame must be >= 0.")
     try:
+        reenact.check_outputs(_DRIVER.value, _OUT.value, _SIDE.value,
+                              inputs={"--model": _MODEL.value})
+        driving.check_source(_DRIVER.value)
         model = EdgeModel.load(_MODEL.value, _THREADS.value)
         options = reenact.ReenactOptions(
             motion=_MOTION.value, neutral_frame=_NEUTRAL.value, side_by_side=_SIDE.value,
             max_frames=_MAX_FRAMES.value, batch_size=1, redetect_every=_REDETECT.value,
-            display=_DISPLAY.value, codec=_CODEC.value)
+            display=_DISPLAY.value, codec=_CODEC.value, min_face_fraction=_MIN_FACES.value)
         with Interrupts() as interrupts:
             report = reenact.reenact(model, _DRIVER.value, _OUT.value, options,
                                      landmarks.LandmarkDetector(), interrupts)
     except (ModelFileError, driving.DrivingError, video_lib.VideoWriteError,
-            reenact.DisplayError) as e:
+            reenact.DisplayError, outputs.OutputPathError) as e:
         sys.exit(f"tfhead-edge: {e}")
     meta = model.metadata
     print(f"tfhead-edge: {meta['person']} ({meta['mode']}, {meta['quantization']}, "

@@ -24,7 +24,11 @@ import sys
 
 from absl import app, flags
 
-from tfhead import config as config_lib
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
+from tfhead import config as config_lib  # noqa: E402
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Person checkpoint to distil (fine-tuned or "
                                "feed-forward).", required=True)
@@ -63,10 +67,17 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the student config and opt
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import distill, feature_networks, training
-    from tfhead.person import PersonCheckpointError, PersonModel
+    from tfhead import distill, feature_networks, outputs, training
+    from tfhead.person import PersonCheckpointError, PersonModel, check_output
 
+    workdir = _WORKDIR.value or f"{_OUT.value.rstrip('/')}.work"
     try:
+        # Where the student and the work go, first: a refused path costs a second, not the run.
+        sources = {"--teacher": _TEACHER.value, "--drivers": _DRIVERS.value}
+        check_output(_OUT.value, inputs=sources)
+        outputs.workdir_output(workdir, "distill.json", flag="--workdir",
+                               kind="distillation work directory",
+                               inputs={**sources, "--out": _OUT.value})
         student = config_lib.get_student_preset(_PRESET.value,
                                                 config_lib.parse_overrides(_SET.value))
         try:
@@ -87,15 +98,15 @@ def main(argv):
         if _DRY_RUN.value:
             print(json.dumps(dataclasses.asdict(options), indent=2))
             return
-        result = distill.distill(teacher, _WORKDIR.value or f"{_OUT.value.rstrip('/')}.work",
-                                 options)
+        result = distill.distill(teacher, workdir, options)
         if result.model is None:
             sys.exit(f"distill: stopped at step {result.step}; rerun the same command to resume.")
         if _NAME.value:
             result.model.name = _NAME.value
         path = result.model.save(_OUT.value)
     except (config_lib.ConfigError, distill.DistillError, PersonCheckpointError,
-            feature_networks.FeatureWeightsError, training.TrainingError) as e:
+            feature_networks.FeatureWeightsError, training.TrainingError,
+            outputs.OutputPathError) as e:
         sys.exit(f"distill: {e}")
     before, after = result.model.record["heldout_initial"], result.heldout
     print(f"distill: wrote the student of '{result.model.name}' ({student.preset}) to {path}; "

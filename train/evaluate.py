@@ -17,11 +17,18 @@ Examples:
       --targets=2 --finetune_steps=5 --nofid     # a quick look, no weight files
 """
 
+import json
 import logging
 import os
 import sys
 
 from absl import app, flags
+
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
+REPORT_HEADING = "Self-reenactment on "  # the markdown table's first words
 
 _META = flags.DEFINE_string("meta", None, "Meta-learning workdir (or a checkpoint prefix in it).",
                             required=True)
@@ -47,12 +54,41 @@ _PAPER = flags.DEFINE_enum("paper", None, ["voxceleb1", "voxceleb2"],
 _SEED = flags.DEFINE_integer("seed", 0, "Fine-tuning seed.")
 
 
+def _is_report(path: str) -> bool:
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"meta", "data", "preset"} <= report.keys()
+
+
+def _is_table(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.read(len(REPORT_HEADING)) == REPORT_HEADING
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     from tfhead import config as config_lib
     from tfhead import data as data_lib
-    from tfhead import evaluate, feature_networks, finetune, fileio, metrics, training
+    from tfhead import evaluate, feature_networks, finetune, fileio, metrics, outputs, training
+
+    markdown = os.path.splitext(_OUT.value)[0] + ".md"
+    try:  # the outputs first: a refused path costs a second, not the evaluation
+        sources = {"--meta": _META.value, "--data": _DATA.value}
+        outputs.file_output(_OUT.value, flag="--out", kind="tfhead evaluation report",
+                            extensions=(".json",), inputs=sources, replaceable=_is_report,
+                            not_replaceable_hint=" (not JSON written by train/evaluate.py)")
+        outputs.file_output(markdown, flag="--out (its .md table)",
+                            kind="tfhead evaluation table", extensions=(".md",), inputs=sources,
+                            replaceable=_is_table)
+    except outputs.OutputPathError as e:
+        sys.exit(f"evaluate: {e}")
 
     try:
         shots = tuple(int(k) for k in _SHOTS.value)
@@ -87,9 +123,8 @@ def main(argv):
     table = evaluate.markdown_table(result, _PAPER.value)
     os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
     fileio.write_json_atomic(_OUT.value, report)
-    markdown = os.path.splitext(_OUT.value)[0] + ".md"
     fileio.write_text_atomic(markdown, (
-        f"Self-reenactment on {result.videos} held-out video(s) of {_DATA.value} "
+        f"{REPORT_HEADING}{result.videos} held-out video(s) of {_DATA.value} "
         f"({meta.config.preset}, {meta.config.model.resolution}², {options.targets} targets "
         f"per video; fine-tuning content loss {config.train.content_loss}).\n\n{table}\n"))
     print(table)

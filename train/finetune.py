@@ -21,8 +21,12 @@ import sys
 
 from absl import app, flags
 
-from tfhead import config as config_lib
-from tfhead import training
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
+from tfhead import config as config_lib  # noqa: E402
+from tfhead import training  # noqa: E402
 
 _META = flags.DEFINE_string("meta", None, "Meta-learning workdir (or a checkpoint prefix in it).",
                             required=True)
@@ -31,9 +35,13 @@ _PHOTOS = flags.DEFINE_list("photos", None, "Photos of the person (comma-separat
 _OUT = flags.DEFINE_string("out", None, "Person checkpoint folder to write.", required=True)
 _NAME = flags.DEFINE_string("name", None, "The person's name (default: the first file's stem).")
 _STEPS = flags.DEFINE_integer("steps", None, "G updates (default: the config's "
-                              "train.finetune_steps); 0 = feed-forward model, no fine-tuning.")
+                              "train.finetune_steps); 0 = feed-forward model, no fine-tuning.",
+                              lower_bound=0)
 _D_STEPS = flags.DEFINE_integer("d_steps", None, "D updates per G update (default: the config's).")
-_SHOTS = flags.DEFINE_integer("shots", 8, "Frames sampled when --photos is a video.")
+_SHOTS = flags.DEFINE_integer("shots", 8, "Frames sampled when --photos is a video.", lower_bound=1)
+_FACE = flags.DEFINE_integer("face", None, "Which face of each photo or frame, counted from the "
+                             "left from 1 (default: the largest; a photo with several faces is "
+                             "named in the output).", lower_bound=1)
 _SET = flags.DEFINE_multi_string("set", [], "train.* overrides, e.g. --set=train.lr_generator=1e-4.")
 _VGG19 = flags.DEFINE_string("vgg19_weights", None, "Keras VGG19 no-top weights (content loss).")
 _VGGFACE = flags.DEFINE_string("vggface_weights", None, "VGGFace weights, Keras VGG16 layout.")
@@ -43,9 +51,12 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the frame draws.")
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import feature_networks, finetune, landmarks
+    from tfhead import feature_networks, finetune, landmarks, outputs, person as person_lib
 
     try:
+        # The output first: a refused path costs a second, not the fine-tuning.
+        person_lib.check_output(_OUT.value,
+                                inputs={"--meta": _META.value, "--photos": _PHOTOS.value})
         overrides = config_lib.parse_overrides(_SET.value)
         if any(not k.startswith("train.") for k in overrides):
             raise config_lib.ConfigError("Fine-tuning takes train.* overrides only (the model is "
@@ -55,7 +66,8 @@ def main(argv):
         meta = finetune.load_meta_model(_META.value)
         config = meta.config.override(overrides)
         person = finetune.load_person(_PHOTOS.value, config.model.resolution,
-                                      landmarks.LandmarkDetector(), _SHOTS.value)
+                                      landmarks.LandmarkDetector(), _SHOTS.value, _FACE.value)
+        print(f"finetune: {person.report()}")
         name = _NAME.value or os.path.splitext(os.path.basename(_PHOTOS.value[0]))[0]
         steps = config.train.finetune_steps if _STEPS.value is None else _STEPS.value
         if steps == 0:
@@ -67,9 +79,10 @@ def main(argv):
             content = feature_networks.build_content_networks(
                 config.train.content_loss, config.model.resolution, _VGG19.value, _VGGFACE.value)
             model = finetune.finetune(meta, person, name, steps, config, content, _SEED.value)
-        path = model.save(_OUT.value)
+        path = model.save(_OUT.value)  # checked again: nothing may have appeared there meanwhile
     except (config_lib.ConfigError, finetune.MetaCheckpointError, finetune.PersonInputError,
-            feature_networks.FeatureWeightsError, training.TrainingError) as e:
+            feature_networks.FeatureWeightsError, training.TrainingError,
+            outputs.OutputPathError) as e:
         sys.exit(f"finetune: {e}")
     print(f"finetune: wrote the {model.mode} person model '{model.name}' "
           f"({len(person)} shot(s)) to {path}")

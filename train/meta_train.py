@@ -22,8 +22,12 @@ import sys
 
 from absl import app, flags
 
-from tfhead import config as config_lib
-from tfhead import training
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
+from tfhead import config as config_lib  # noqa: E402
+from tfhead import outputs, training  # noqa: E402
 
 _PRESET = flags.DEFINE_enum("preset", "small128", sorted(config_lib.PRESETS), "Model preset.")
 _SET = flags.DEFINE_multi_string(
@@ -91,7 +95,8 @@ def main(argv):
             result = meta_learning.train(config, options)
         except (feature_networks.FeatureWeightsError, data.DataError) as e:
             raise training.TrainingError(str(e)) from None
-    except (config_lib.ConfigError, training.TrainingError, FileNotFoundError) as e:
+    except (config_lib.ConfigError, training.TrainingError, outputs.OutputPathError,
+            FileNotFoundError) as e:
         sys.exit(f"meta_train: {e}")
     if result.interrupted_by is not None:
         sys.exit(128 + int(result.interrupted_by))

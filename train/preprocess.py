@@ -18,7 +18,11 @@ import sys
 
 from absl import app, flags
 
-from tfhead import preprocess
+from tfhead import runtime
+
+runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+
+from tfhead import outputs, preprocess  # noqa: E402
 
 _INPUT = flags.DEFINE_string("input", None, "Folder of videos (VoxCeleb2 layout or flat).",
                              required=True)
@@ -48,7 +52,7 @@ def main(argv):
             predictor_path=_PREDICTOR.value)
         manifest = preprocess.run(_INPUT.value, _OUT.value, options, workers=_WORKERS.value,
                                   progress_bar=not _NO_BAR.value)
-    except (preprocess.PreprocessError, FileNotFoundError) as e:
+    except (preprocess.PreprocessError, outputs.OutputPathError, FileNotFoundError) as e:
         sys.exit(f"preprocess: {e}")
     counts = manifest["counts"]
     print(f"Wrote {len(manifest['shards'])} shard(s) to {_OUT.value}: {counts['videos_kept']} videos "

@@ -152,7 +152,8 @@ class EdgeModel:
         except (ValueError, RuntimeError) as e:
             if isinstance(e, ModelFileError):
                 raise
-            raise ModelFileError(f"{where}: LiteRT cannot load it ({e}).") from None
+            raise ModelFileError(f"{where}: LiteRT cannot load it ({e}); the file is damaged or "
+                                 "truncated. Copy or export it again.") from None
         check_metadata(metadata, self.invoker, where)
         self.metadata = metadata
         self.resolution = int(metadata["resolution"])
@@ -161,6 +162,9 @@ class EdgeModel:
 
     @classmethod
     def load(cls, path: str, num_threads: int = 1) -> "EdgeModel":
+        if os.path.isdir(path):
+            raise ModelFileError(f"{path} is a folder; give the .tflite file itself (from "
+                                 "export/export_tflite.py).")
         if not os.path.isfile(path):
             raise ModelFileError(f"No model file at {path}: export one with export/export_tflite.py.")
         with open(path, "rb") as f:

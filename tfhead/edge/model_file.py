@@ -19,6 +19,7 @@ everything a device needs. Written by `tfhead.export`, read and checked by `Edge
 from __future__ import annotations
 
 import json
+import struct
 
 import flatbuffers
 import numpy as np
@@ -49,13 +50,21 @@ def read_metadata(content: bytes, where: str = "the model") -> dict:
     """
     if len(content) < 8 or content[4:8] != b"TFL3":
         raise ModelFileError(f"{where} is not a TFLite model (no TFL3 identifier).")
-    model = schema.Model.GetRootAs(content, 0)
-    index = _metadata_buffer_index(model)
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        index = _metadata_buffer_index(model)
+        data = None if index is None else model.Buffers(index).DataAsNumpy()
+    except (struct.error, IndexError, TypeError, ValueError, UnicodeDecodeError):
+        # The flatbuffer's offsets point past its end: the file was cut short or overwritten.
+        raise ModelFileError(
+            f"{where} is damaged or truncated ({len(content):,} bytes; its tables point past "
+            "the end). Copy or export it again.") from None
     if index is None:
         raise ModelFileError(
             f"{where} has no tfhead metadata: it was not exported by export/export_tflite.py, "
             "which writes the resolution, landmark-image version and value range the runner needs.")
-    data = model.Buffers(index).DataAsNumpy()
+    if isinstance(data, int):  # DataAsNumpy() gives 0 for an empty buffer
+        raise ModelFileError(f"{where}: its tfhead metadata entry is empty; export it again.")
     try:
         return json.loads(bytes(data).decode("utf-8"))
     except (TypeError, ValueError) as e:
