@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as config_lib
-from tfhead import animate, distill, export, feature_networks, flops, landmarks, networks
+from tfhead import animate, distill, export, feature_networks, flops, landmarks, networks, objectives
 from tfhead import retarget
 from tfhead.edge import EdgeModel, model_file
 from tfhead.edge import model as edge_model
@@ -250,15 +250,20 @@ def test_perceptual_term_is_computed_on_vgg19_features(teacher, tmp_path):
     features = distill.perceptual_network("random_vgg19", 64, None)
     options = quick_options(perceptual="random_vgg19", weight_perceptual=0.5)
     a = tf.random.uniform([2, 64, 64, 3], -1, 1)
-    terms = distill.loss_terms(a, a, options, features)
+    def terms_of(x, y):
+        return objectives.distillation_terms(x, y, options.weight_pixel_l1,
+                                             options.weight_perceptual, features)
+
+    terms = terms_of(a, a)
     assert float(tf.reduce_max(terms["loss/perceptual"])) == 0.0
     b = tf.clip_by_value(a + 0.2, -1, 1)
-    terms = distill.loss_terms(a, b, options, features)
+    terms = terms_of(a, b)
     real, fake = features(a), features(b)
     expected = 0.5 * sum(tf.reduce_mean(tf.abs(r - f), axis=[1, 2, 3]) for r, f in zip(real, fake))
     np.testing.assert_allclose(terms["loss/perceptual"], expected, rtol=1e-5)
     np.testing.assert_allclose(terms["loss/pixel_l1"], tf.reduce_mean(tf.abs(a - b), [1, 2, 3]),
                                rtol=1e-6)
+    np.testing.assert_allclose(terms["loss/total"], expected + terms["loss/pixel_l1"], rtol=1e-5)
 
 
 def test_options_are_validated():

@@ -49,7 +49,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfhead import driving, feature_networks, landmark_image, landmarks, losses, metrics
+from tfhead import driving, feature_networks, landmark_image, landmarks, metrics, objectives
 from tfhead import networks, outputs, runtime, synthetic, training
 from tfhead.config import StudentConfig
 from tfhead.fileio import write_json_atomic
@@ -324,18 +324,6 @@ def perceptual_network(kind: str, resolution: int, weights: str | None):
                                            random_weights=kind == "random_vgg19")
 
 
-def loss_terms(teacher_frames, student_frames, options: DistillOptions, features=None) -> dict:
-    """Per-example weighted loss terms: {"loss/pixel_l1": [B], "loss/perceptual": [B]}."""
-    terms = {"loss/pixel_l1": options.weight_pixel_l1 * losses.pixel_l1_loss(teacher_frames,
-                                                                             student_frames)}
-    if features is not None:
-        n = tf.shape(teacher_frames)[0]
-        activations = features(tf.concat([teacher_frames, student_frames], 0))
-        terms["loss/perceptual"] = options.weight_perceptual * losses.content_loss(
-            [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
-    return terms
-
-
 class Distiller:
     """The student's update: one Adam step on the weighted losses against the teacher's frames."""
 
@@ -352,12 +340,13 @@ class Distiller:
     def _step(self, landmark_images, teacher_frames):
         with tf.GradientTape() as tape:
             fake = self.student(landmark_images, training=True)
-            terms = loss_terms(teacher_frames, fake, self.options, self.features)
-            total = tf.add_n(list(terms.values()))
-            loss = tf.reduce_mean(total)
+            terms = objectives.distillation_terms(
+                teacher_frames, fake, self.options.weight_pixel_l1,
+                self.options.weight_perceptual, self.features)
+            loss = tf.reduce_mean(terms["loss/total"])
         gradients = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(gradients, self.variables))
-        return {"loss/total": loss, **{k: tf.reduce_mean(v) for k, v in terms.items()}}
+        return {k: tf.reduce_mean(v) for k, v in terms.items()}
 
 
 def compare(student_frames: np.ndarray, teacher_frames: np.ndarray) -> dict[str, float]:
@@ -476,10 +465,10 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
     with open(initial_path) as f:
         initial = json.load(f)
 
-    last_saved = int(step) if manager.latest_checkpoint else None
-    progress = training.Progress("distill", int(step), options.steps, options.batch_size)
-    means = training.MeanAccumulator()
-    history = []
+    steplog = training.StepLog("distill", int(step), options.steps, options.batch_size,
+                               options.log_every, ("loss/total", "loss/pixel_l1",
+                                                   "loss/perceptual"), on_step,
+                               last_saved=int(step) if manager.latest_checkpoint else None)
     log.info("Distilling %s (%s, %s) into a %s student (%d parameters) at %d²: pool %d, held "
              "out %d, steps %d → %d, batch %d, perceptual %s; workdir %s.", teacher.name,
              teacher.mode, teacher.preset, student_config.preset, student.count_params(), r,
@@ -494,21 +483,9 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
                                         replace=False))
             images = landmark_image.to_model_range(draw(pool.points[chosen], r))
             frames = landmark_image.to_model_range(np.asarray(pool.frames[chosen]))
-            values = {k: float(v) for k, v in distiller.step(tf.constant(images),
-                                                             tf.constant(frames)).items()}
-            training.check_finite(values, current, last_saved)
+            steplog.record(current, distiller.step(tf.constant(images), tf.constant(frames)))
             step.assign(current)
             seconds.assign(start_seconds + time.monotonic() - start_time)
-            means.add(values)
-            if on_step is not None:
-                on_step(current, values)
-            if options.log_every and (current % options.log_every == 0
-                                      or current == options.steps):
-                interval = means.result()
-                rate, images_per_second = progress.rates(current)
-                log.info(progress.line(current, rate, images_per_second, interval,
-                                       ("loss/total", "loss/pixel_l1", "loss/perceptual")))
-                history.append({"step": current, **{k: round(v, 5) for k, v in interval.items()}})
             if options.eval_every and current % options.eval_every == 0 and current < options.steps:
                 numbers = compare(render_frames(student, heldout_images), heldout_frames)
                 log.info("distill step %d held-out vs teacher: %s", current, _format(numbers))
@@ -519,8 +496,8 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
                 return DistillResult(None, current, {}, interrupts.requested)
             if options.checkpoint_every and current % options.checkpoint_every == 0:
                 manager.save(checkpoint_number=current)
-                last_saved = current
-    if manager.latest_checkpoint is None or int(step) != last_saved:
+                steplog.saved(current)
+    if manager.latest_checkpoint is None or int(step) != steplog.last_saved:
         manager.save(checkpoint_number=int(step))
     student_frames = render_frames(student, heldout_images)
     final = compare(student_frames, heldout_frames)
@@ -538,7 +515,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
         "drivers": list(options.drivers), "jitter": options.jitter,
         "seconds": round(float(seconds), 1),
         "heldout_initial": initial, "heldout_final": final, "heldout_by_kind": by_kind,
-        "history": history}
+        "history": steplog.history}
     model = PersonModel(teacher.config, student, teacher.name, reference, "student", record,
                         student_config)
     return DistillResult(model, int(step), final)

@@ -26,12 +26,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfhead import crop as crop_lib
-from tfhead import landmark_image, landmarks, losses, meta_learning, networks, training
+from tfhead import landmark_image, landmarks, networks, objectives, training
 from tfhead import video as video_lib
 from tfhead.config import Config
 from tfhead.person import PersonGenerator, PersonModel
 
 log = logging.getLogger("tfhead")
+
+# The fine-tuning progress line shows these.
+_LOG_KEYS = ("loss/g/total", "loss/g/content", "loss/g/adv", "loss/d/total")
 
 MAX_SHOTS = 32
 # A shot's crop box may lie outside its image by at most this fraction of its area (the outside is
@@ -313,39 +316,31 @@ class FineTuner:
 
     def _step(self, frames, landmark_images):
         """One G update and `d_steps` D updates on a batch of the person's (frame, landmarks)."""
-        train = self.config.train
         n = tf.shape(frames)[0]
-        with tf.GradientTape() as tape:
-            fake = tf.cast(self.generator(landmark_images, training=True), tf.float32)
+
+        def discriminate(fake, training):
             scores, features = self.discriminator(
                 (tf.concat([frames, fake], 0), tf.concat([landmark_images] * 2, 0)),
-                training=False)
-            terms = meta_learning.content_terms(self.content_networks, train, frames, fake)
-            content = tf.add_n(list(terms.values()))
-            terms["loss/g/content"] = content
-            terms["loss/g/adv"] = losses.generator_adversarial_loss(scores[n:])
-            terms["loss/g/feature_matching"] = train.weight_feature_matching * (
-                losses.feature_matching_loss([tf.stop_gradient(f[:n]) for f in features],
-                                             [f[n:] for f in features]))
-            total = content + terms["loss/g/adv"] + terms["loss/g/feature_matching"]
-            terms["loss/g/total"] = total
-            loss = tf.reduce_mean(total)
+                training=training)
+            return scores[:n], scores[n:], [f[:n] for f in features], [f[n:] for f in features]
+
+        with tf.GradientTape() as tape:
+            fake = tf.cast(self.generator(landmark_images, training=True), tf.float32)
+            _, fake_scores, real_features, fake_features = discriminate(fake, training=False)
+            terms = objectives.generator_terms(self.config.train, self.content_networks, frames,
+                                               fake, fake_scores, real_features, fake_features)
+            loss = tf.reduce_mean(terms["loss/g/total"])
         gradients = tape.gradient(loss, self.generator_variables)
         self.generator_optimizer.apply_gradients(zip(gradients, self.generator_variables))
-        for _ in range(train.d_steps):
+        for _ in range(self.config.train.d_steps):
             with tf.GradientTape() as tape:
-                scores, _ = self.discriminator(
-                    (tf.concat([frames, fake], 0), tf.concat([landmark_images] * 2, 0)),
-                    training=True)
-                real_term, fake_term = losses.hinge_discriminator_loss(scores[:n], scores[n:])
-                d_loss = tf.reduce_mean(real_term + fake_term)
+                real_scores, fake_scores, _, _ = discriminate(fake, training=True)
+                d_terms = objectives.discriminator_terms(real_scores, fake_scores)
+                d_loss = tf.reduce_mean(d_terms["loss/d/total"])
             gradients = tape.gradient(d_loss, self.discriminator_variables)
             self.discriminator_optimizer.apply_gradients(
                 zip(gradients, self.discriminator_variables))
-        metrics = {k: tf.reduce_mean(v) for k, v in terms.items()}
-        metrics.update({"loss/d/real": tf.reduce_mean(real_term),
-                        "loss/d/fake": tf.reduce_mean(fake_term), "loss/d/total": d_loss})
-        return metrics
+        return {k: tf.reduce_mean(v) for k, v in {**terms, **d_terms}.items()}
 
 
 def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None = None,
@@ -384,23 +379,12 @@ def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None
     drawn = landmark_image.to_model_range(person.landmark_images)
     batch = min(config.train.batch_size, len(person))
     rng = np.random.default_rng(seed)
-    progress = training.Progress("fine-tune", 0, max(steps, 1), batch)
-    history, means = [], training.MeanAccumulator()
+    steplog = training.StepLog("fine-tune", 0, steps, batch, log_every, _LOG_KEYS, on_step)
     start = time.monotonic()
     for step in range(1, steps + 1):
         chosen = rng.choice(len(person), size=batch, replace=False)
-        metrics = {k: float(v) for k, v in tuner.step(tf.constant(frames[chosen]),
-                                                       tf.constant(drawn[chosen])).items()}
-        training.check_finite(metrics, step, None)
-        means.add(metrics)
-        if on_step is not None:
-            on_step(step, metrics)
-        if step % log_every == 0 or step == steps:
-            interval = means.result()
-            history.append({"step": step, **{k: round(v, 5) for k, v in interval.items()}})
-            rate, images = progress.rates(step)
-            log.info(progress.line(step, rate, images, interval,
-                                   ("loss/g/total", "loss/g/content", "loss/g/adv", "loss/d/total")))
-    record = _record(meta, person, steps=steps, batch=batch, seconds=round(time.monotonic() - start, 1),
-                     content_loss=config.train.content_loss, history=history)
+        steplog.record(step, tuner.step(tf.constant(frames[chosen]), tf.constant(drawn[chosen])))
+    record = _record(meta, person, steps=steps, batch=batch,
+                     seconds=round(time.monotonic() - start, 1),
+                     content_loss=config.train.content_loss, history=steplog.history)
     return PersonModel(meta.config, generator, name, person.landmarks[0], "fine-tuned", record)

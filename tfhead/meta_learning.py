@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from tfhead import data as data_lib
-from tfhead import feature_networks, losses, networks, outputs, runtime, training
+from tfhead import feature_networks, losses, networks, objectives, outputs, runtime, training
 from tfhead.config import Config
 from tfhead.optimizers import LazyAdam
 
@@ -41,22 +41,6 @@ log = logging.getLogger("tfhead")
 # The per-step log line shows these (TensorBoard gets every metric).
 _LOG_KEYS = ("loss/g/total", "loss/g/content", "loss/g/adv", "loss/g/match", "loss/d/total",
              "score/real", "score/fake")
-
-
-def content_terms(content_networks, train, real, fake) -> dict:
-    """The weighted L_CNT terms per example: {"loss/g/vgg19": ..., "loss/g/vggface": ...}, or
-    {"loss/g/pixel_l1": ...} when `content_networks` is None (smoke-test mode). Shared by
-    meta-learning and fine-tuning; `train` is a `TrainConfig`."""
-    if content_networks is None:
-        return {"loss/g/pixel_l1": train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)}
-    terms = {}
-    n = tf.shape(real)[0]
-    both = tf.concat([real, fake], 0)
-    for network, weight in zip(content_networks, (train.weight_vgg19, train.weight_vggface)):
-        activations = network(both)
-        terms[f"loss/g/{network.kind}"] = weight * losses.content_loss(
-            [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
-    return terms
 
 
 class MetaLearner:
@@ -152,9 +136,6 @@ class MetaLearner:
         fake_features = [f[n:] for f in features]
         return scores[:n], scores[n:], real_features, fake_features
 
-    def _content_terms(self, real, fake) -> dict:
-        return content_terms(self.content_networks, self.config.train, real, fake)
-
     def _update(self, tape, loss, terms: dict, variables, optimizer) -> dict:
         """Applies the gradient of `loss` (recorded on `tape`) to `variables`; returns every term
         averaged over the global batch, for logging."""
@@ -180,19 +161,12 @@ class MetaLearner:
                 tf.float32)
             _, fake_scores, real_features, fake_features = self._discriminate(
                 batch, fake, training=False)
-            terms = self._content_terms(batch["target_frame"], fake)
-            content = tf.add_n(list(terms.values()))
-            terms["loss/g/content"] = content
-            terms["loss/g/adv"] = losses.generator_adversarial_loss(fake_scores)
-            terms["loss/g/feature_matching"] = train.weight_feature_matching * (
-                losses.feature_matching_loss([tf.stop_gradient(f) for f in real_features],
-                                             fake_features))
-            total = content + terms["loss/g/adv"] + terms["loss/g/feature_matching"]
-            if not train.feed_forward:
-                terms["loss/g/match"] = self._match(embeddings, batch["video_index"], train_rows=False)
-                total += terms["loss/g/match"]
-            terms["loss/g/total"] = total
-            loss = self._average(total)
+            match = (None if train.feed_forward
+                     else self._match(embeddings, batch["video_index"], train_rows=False))
+            terms = objectives.generator_terms(train, self.content_networks,
+                                               batch["target_frame"], fake, fake_scores,
+                                               real_features, fake_features, match)
+            loss = self._average(terms["loss/g/total"])
         metrics = self._update(tape, loss, terms, self.generator_variables,
                                self.generator_optimizer)
         return metrics, tf.stop_gradient(fake), tf.stop_gradient(embeddings)
@@ -201,14 +175,10 @@ class MetaLearner:
         train = self.config.train
         with tf.GradientTape() as tape:
             real_scores, fake_scores, _, _ = self._discriminate(batch, fake, training=True)
-            real, fake_term = losses.hinge_discriminator_loss(real_scores, fake_scores)
-            terms = {"loss/d/real": real, "loss/d/fake": fake_term}
-            total = real + fake_term
-            if not train.feed_forward:
-                terms["loss/d/match"] = self._match(embeddings, batch["video_index"], train_rows=True)
-                total += terms["loss/d/match"]
-            terms["loss/d/total"] = total
-            loss = self._average(total)
+            match = (None if train.feed_forward
+                     else self._match(embeddings, batch["video_index"], train_rows=True))
+            terms = objectives.discriminator_terms(real_scores, fake_scores, match)
+            loss = self._average(terms["loss/d/total"])
         metrics = self._update(tape, loss, terms, self.discriminator_variables,
                                self.discriminator_optimizer)
         metrics["score/real"] = self._average(tf.cast(real_scores, tf.float32))
@@ -374,33 +344,30 @@ def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
     iterator = iter(dataset)
     writer = (tf.summary.create_file_writer(os.path.join(options.workdir, "tensorboard"))
               if chief else tf.summary.create_noop_writer())
-    progress = training.Progress("meta-train", int(step), total_steps, batch_size)
-    means = training.MeanAccumulator()
+    steplog = training.StepLog("meta-train", int(step), total_steps, batch_size,
+                               options.log_every, _LOG_KEYS, last_saved=last_saved)
     log.info("Meta-learning %s: %d videos, batch %d, K=%d, %d replicas, steps %d → %d "
              "(%d steps per epoch); workdir %s.", config.preset, info["num_videos"], batch_size,
              config.train.k_shots, strategy.num_replicas_in_sync, int(step), total_steps,
              steps_per_epoch, options.workdir)
 
     def save():
-        nonlocal last_saved
         path = manager.save(checkpoint_number=int(step))
-        last_saved = int(step)
+        steplog.saved(int(step))
         return path
 
     metrics: dict[str, float] = {}
     with runtime.Interrupts() as interrupts, writer.as_default():
         while int(step) < total_steps:
             batch = next(iterator)
-            metrics = {k: float(v) for k, v in learner.train_step(batch).items()}
-            training.check_finite(metrics, int(step) + 1, last_saved)
+            metrics, interval = steplog.record(int(step) + 1, learner.train_step(batch))
             step.assign_add(1)
             last = strategy.experimental_local_results(batch)[-1]
             next_epoch.assign(last["epoch"][-1])
             next_position.assign(last["position"][-1] + 1)
-            means.add(metrics)
             current = int(step)
-            if current % options.log_every == 0 or current == total_steps:
-                _log_scalars(current, means.result(), progress, learner)
+            if interval is not None:
+                _write_scalars(interval, learner)
             if options.image_every and (current % options.image_every == 0 or current == 1):
                 _log_images(current, learner, strategy, batch, options.preview_images)
             if interrupts.requested is not None:
@@ -416,15 +383,13 @@ def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
     return MetaTrainResult(int(step), None, manager.latest_checkpoint, metrics)
 
 
-def _log_scalars(step: int, means: Mapping[str, float], progress: training.Progress,
-                 learner: MetaLearner) -> None:
-    steps_per_second, images_per_second = progress.rates(step)
-    scalars = {**means, **learner.learning_rates(),
-               "speed/steps_per_second": steps_per_second,
-               "speed/images_per_second": images_per_second}
+def _write_scalars(interval: training.Interval, learner: MetaLearner) -> None:
+    """TensorBoard scalars of a logging interval: every metric's mean, rates and speed."""
+    scalars = {**interval.means, **learner.learning_rates(),
+               "speed/steps_per_second": interval.steps_per_second,
+               "speed/images_per_second": interval.images_per_second}
     for key, value in scalars.items():
-        tf.summary.scalar(key, value, step=step)
-    log.info(progress.line(step, steps_per_second, images_per_second, means, _LOG_KEYS))
+        tf.summary.scalar(key, value, step=interval.step)
 
 
 def _log_images(step: int, learner: MetaLearner, strategy, batch, count: int) -> None:

@@ -7,17 +7,19 @@ Nothing here reads flags; entry points pass plain values.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import os
 import time
-from typing import Mapping
+from typing import Callable, Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfhead import fileio
 from tfhead.runtime import format_duration
 
 log = logging.getLogger("tfhead")
@@ -141,6 +143,67 @@ class MeanAccumulator:
         return means
 
 
+@dataclasses.dataclass
+class Interval:
+    """What a logging interval reports: its last step, the metric means, and the speed."""
+
+    step: int
+    means: dict[str, float]
+    steps_per_second: float
+    images_per_second: float
+
+
+class StepLog:
+    """The per-step bookkeeping the training loops share.
+
+    Each step's metrics are read back as floats, checked for NaN/Inf (`check_finite`, naming the
+    last checkpoint written — `saved` records it), handed to `on_step`, and averaged; every
+    `log_every` steps (and at the last) a progress line is logged with steps/s, images/s, the ETA
+    and the `keys` means, the interval is appended to `history` (rounded) and returned.
+
+    Args:
+      name: The loop's name in progress lines ("meta-train", "fine-tune", "distill").
+      start_step, total_steps: Where the run starts (a resumed one later than 0) and ends.
+      images_per_step: For the images/s rate.
+      log_every: Steps per logging interval (0: only the last step).
+      keys: Metrics shown in the progress line.
+      on_step: Called with (step, metrics) after every step (progress bars, tests).
+      last_saved: The step of the checkpoint the run resumed from (None: none).
+    """
+
+    def __init__(self, name: str, start_step: int, total_steps: int, images_per_step: int,
+                 log_every: int, keys: tuple[str, ...],
+                 on_step: Callable[[int, dict], None] | None = None,
+                 last_saved: int | None = None):
+        self.total, self.log_every, self.keys, self.on_step = total_steps, log_every, keys, on_step
+        self.progress = Progress(name, start_step, max(total_steps, 1), images_per_step)
+        self.means = MeanAccumulator()
+        self.history: list[dict] = []
+        self.last_saved = last_saved
+
+    def saved(self, step: int) -> None:
+        self.last_saved = step
+
+    def record(self, step: int, metrics: Mapping) -> tuple[dict[str, float], Interval | None]:
+        """(the step's metrics as floats, the finished interval or None).
+
+        Raises:
+          TrainingDivergedError: a metric is NaN/Inf (nothing is saved by the caller).
+        """
+        values = {k: float(v) for k, v in metrics.items()}
+        check_finite(values, step, self.last_saved)
+        self.means.add(values)
+        if self.on_step is not None:
+            self.on_step(step, values)
+        if not (step == self.total or (self.log_every and step % self.log_every == 0)):
+            return values, None
+        means = self.means.result()
+        steps_per_second, images_per_second = self.progress.rates(step)
+        self.history.append({"step": step, **{k: round(v, 5) for k, v in means.items()}})
+        log.info(self.progress.line(step, steps_per_second, images_per_second, means, self.keys))
+        return values, Interval(step, means, steps_per_second, images_per_second)
+
+
 def image_grid(columns) -> np.ndarray:
     """Tiles equally shaped image batches `[n, h, w, 3]` in [-1, 1] as columns of one image
     `[1, n*h, len(columns)*w, 3]` in [0, 1] (one row per example)."""
@@ -151,8 +214,6 @@ def image_grid(columns) -> np.ndarray:
 
 def check_run_file(path: str, expected: Mapping, what: str) -> None:
     """Writes `expected` to `path` on a new run; on a rerun refuses to mix different settings."""
-    from tfhead import fileio
-
     if os.path.isfile(path):
         with open(path) as f:
             previous = json.load(f)
