@@ -29,7 +29,7 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
@@ -101,9 +101,7 @@ def main(argv):
             export.check_output(path, inputs=sources)
         inputs = export.export_inputs(model, _DRIVER.value, _CALIBRATION.value, _PARITY.value,
                                       _SEED.value, detector)
-    except (person.PersonCheckpointError, finetune.MetaCheckpointError,
-            finetune.PersonInputError, driving.DrivingError, export.ExportError,
-            outputs.OutputPathError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"export_tflite: {e}")
 
     failed = []
@@ -114,7 +112,7 @@ def main(argv):
         logging.info("Exporting %s …", mode)
         try:
             result = export.export(model, mode, path, inputs, num_threads=_THREADS.value)
-        except (export.ExportError, outputs.OutputPathError) as e:
+        except errors.TfheadError as e:
             print(f"  {mode:8s} FAILED: {e}")
             failed.append(mode)
             continue

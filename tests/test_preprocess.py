@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhead import data, datasets, preprocess
+from tfhead import data, datasets, preprocess, records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO, "train", "preprocess.py")
@@ -58,7 +58,7 @@ def processed(corpus, tmp_path_factory):
 
 def test_manifest_counts_and_skips(processed):
     out, result = processed
-    manifest = preprocess.load_manifest(out)
+    manifest = records.load_manifest(out)
     counts = manifest["counts"]
     assert counts["videos_found"] == 10 and counts["videos_kept"] == 7 and counts["persons"] == 4
     assert counts["frames"] == 42 and counts["non_video_files_ignored"] >= 1
@@ -77,10 +77,10 @@ def test_manifest_counts_and_skips(processed):
 
 def test_records_hold_crops_landmarks_and_dense_indices(processed):
     out, _ = processed
-    manifest = preprocess.load_manifest(out)
+    manifest = records.load_manifest(out)
     seen = {}
-    for record in tf.data.TFRecordDataset(data.record_files(out)):
-        video = data.parse_video(record)
+    for record in tf.data.TFRecordDataset(records.record_files(out)):
+        video = records.parse_video(record)
         n = int(video["num_frames"])
         assert video["frames"].shape == (n,) and video["landmarks"].shape == (n, 68, 2)
         frame = tf.io.decode_jpeg(video["frames"][0]).numpy()
@@ -98,8 +98,8 @@ def test_real_photo_warp_records_keep_true_geometry(corpus, processed):
     from tests.test_landmarks import MAX_NME, nme
     out, _ = processed
     truth = np.load(os.path.join(corpus, "astronaut", "video00", "clip00.landmarks.npy"))
-    for record in tf.data.TFRecordDataset(data.record_files(out)):
-        video = data.parse_video(record)
+    for record in tf.data.TFRecordDataset(records.record_files(out)):
+        video = records.parse_video(record)
         if video["video_key"].numpy() != b"astronaut/video00":
             continue
         frames = video["source_frame"].numpy()
@@ -143,9 +143,9 @@ def test_killed_run_resumes_to_the_same_records(corpus, processed, tmp_path, sta
     assert glob.glob(str(out / stage_file))  # the first task's output is there ...
     assert not (out / "manifest.json").exists()  # ... and the run is unfinished
     run_cli(corpus, out, "--workers=1")
-    for name in preprocess.load_manifest(reference)["shards"]:
+    for name in records.load_manifest(reference)["shards"]:
         assert (out / name).read_bytes() == open(os.path.join(reference, name), "rb").read()
-    ours, theirs = (preprocess.load_manifest(str(out)), preprocess.load_manifest(reference))
+    ours, theirs = (records.load_manifest(str(out)), records.load_manifest(reference))
     for key in ("counts", "videos", "skipped_videos", "shards"):
         assert ours[key] == theirs[key]
     assert not [p for p in os.listdir(out) if p.startswith(".tmp")]

@@ -19,12 +19,14 @@ import math
 import typing
 from typing import Any, Callable, Mapping
 
+from tfhead import errors
+
 POOLING_MODES = ("sum", "max")
 CONTENT_LOSSES = ("vgg", "random_vgg", "pixel_l1")
 UPSAMPLING_MODES = ("depth_to_space",)
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.TfheadError, ValueError):
     """A preset, field or value that does not exist or is not allowed."""
 
 

@@ -21,46 +21,11 @@ a run resumed from a recorded (epoch, position) continues the same stream (`epis
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from tfhead import landmark_image
-
-class DataError(ValueError):
-    """Preprocessed data that cannot give episodes as asked."""
-
-
-_FEATURES = {
-    "frames": tf.io.VarLenFeature(tf.string),
-    "landmarks": tf.io.VarLenFeature(tf.float32),
-    "num_frames": tf.io.FixedLenFeature([], tf.int64),
-    "video_index": tf.io.FixedLenFeature([], tf.int64),
-    "person_index": tf.io.FixedLenFeature([], tf.int64),
-    "video_key": tf.io.FixedLenFeature([], tf.string),
-    "person_id": tf.io.FixedLenFeature([], tf.string),
-    "clip": tf.io.VarLenFeature(tf.string),
-    "source_frame": tf.io.VarLenFeature(tf.int64),
-    "crop_box": tf.io.VarLenFeature(tf.float32),
-    "resolution": tf.io.FixedLenFeature([], tf.int64),
-    "landmark_image_version": tf.io.FixedLenFeature([], tf.int64),
-}
-
-
-def parse_video(serialized) -> dict:
-    """One stored video: JPEG `frames` [N], `landmarks` [N, 68, 2] (crop pixels), its ids, and per
-    frame its `clip` [N], `source_frame` [N] and `crop_box` [N, 3] (cx, cy, size; source pixels)."""
-    parsed = tf.io.parse_single_example(serialized, _FEATURES)
-    parsed["frames"] = tf.sparse.to_dense(parsed["frames"])
-    parsed["landmarks"] = tf.reshape(tf.sparse.to_dense(parsed["landmarks"]), [-1, 68, 2])
-    parsed["clip"] = tf.sparse.to_dense(parsed["clip"])
-    parsed["source_frame"] = tf.sparse.to_dense(parsed["source_frame"])
-    parsed["crop_box"] = tf.reshape(tf.sparse.to_dense(parsed["crop_box"]), [-1, 3])
-    return parsed
-
+from tfhead.records import DataError, dataset_info, parse_video, record_files
 
 def _rasterize(landmarks: np.ndarray, size: int) -> np.ndarray:
     images = [landmark_image.draw_landmarks(points, size) for points in landmarks]
@@ -101,17 +66,6 @@ def sample_episode(video: dict, seed, k_shots: int, resolution: int) -> dict:
     }
 
 
-def record_files(pattern_or_dir: str) -> list[str]:
-    """Shard files of a preprocessed folder, or of a glob pattern, sorted."""
-    pattern = (os.path.join(pattern_or_dir, "videos-*-of-*.tfrecord")
-               if os.path.isdir(pattern_or_dir) else pattern_or_dir)
-    files = sorted(glob.glob(pattern))
-    if not files:
-        raise FileNotFoundError(
-            f"No TFRecord shards match {pattern!r}; run train/preprocess.py first.")
-    return files
-
-
 def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resolution: int,
                     seed: int = 0, shuffle: bool = True, repeat: bool = True,
                     shuffle_buffer: int = 1024, drop_remainder: bool = True,
@@ -134,7 +88,7 @@ def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resoluti
         its own subset of the shard files; `batch_size` is then the per-pipeline batch.
     """
     files = record_files(pattern_or_dir)
-    _check_episodes_possible(files, k_shots)
+    _check_episodes_possible(pattern_or_dir, k_shots)
     if input_context is not None and input_context.num_input_pipelines > 1:
         files = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
         if not files:
@@ -186,15 +140,13 @@ def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resoluti
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def _check_episodes_possible(files: list[str], k_shots: int) -> None:
-    manifest_path = os.path.join(os.path.dirname(files[0]), "manifest.json")
-    if not os.path.isfile(manifest_path):
+def _check_episodes_possible(data: str, k_shots: int) -> None:
+    try:
+        frames = dataset_info(data)["frames"]
+    except DataError:  # shards without a manifest: the filter below still applies
         return
-    with open(manifest_path) as f:
-        videos = json.load(f).get("videos", [])
-    if videos and max(v["frames"] for v in videos) < k_shots + 1:
+    if frames and max(frames) < k_shots + 1:
         raise DataError(
-            f"No video in {os.path.dirname(files[0])} has the {k_shots + 1} frames an episode "
-            f"needs (K = {k_shots} + 1 target; the longest has "
-            f"{max(v['frames'] for v in videos)}). Lower K or preprocess with more "
+            f"No video in {data} has the {k_shots + 1} frames an episode needs (K = {k_shots} "
+            f"+ 1 target; the longest has {max(frames)}). Lower K or preprocess with more "
             "--frames_per_video.")

@@ -49,6 +49,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfhead import errors
 from tfhead import driving, feature_networks, landmark_image, landmarks, metrics, objectives
 from tfhead import networks, outputs, runtime, synthetic, training
 from tfhead.config import StudentConfig
@@ -61,7 +62,7 @@ PERCEPTUAL_LOSSES = ("vgg19", "random_vgg19", "none")
 TRACK_KINDS = ("own", "relative", "absolute")
 
 
-class DistillError(ValueError):
+class DistillError(errors.TfheadError, ValueError):
     """Bad distillation inputs (teacher, student config, driving videos, work directory)."""
 
 

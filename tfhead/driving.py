@@ -24,12 +24,13 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from tfhead import errors
 from tfhead import crop as crop_lib
 from tfhead import landmark_image, landmarks, retarget
 from tfhead import video as video_lib
 
 
-class DrivingError(IOError):
+class DrivingError(errors.TfheadError, IOError):
     """A driving video or camera that cannot be read."""
 
 

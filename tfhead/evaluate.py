@@ -24,8 +24,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfhead import data as data_lib
-from tfhead import finetune, landmark_image, landmarks, metrics
+from tfhead import errors
+from tfhead import finetune, landmark_image, landmarks, metrics, records
 from tfhead.runtime import format_duration
 
 log = logging.getLogger("tfhead")
@@ -39,7 +39,7 @@ PAPER_FID = {
 }
 
 
-class EvaluationError(ValueError):
+class EvaluationError(errors.TfheadError, ValueError):
     """Held-out data that cannot be evaluated as asked."""
 
 
@@ -90,13 +90,13 @@ def split_video(num_frames: int, shots: int, targets: int) -> tuple[np.ndarray, 
     return shot_indices, np.arange(first, num_frames)
 
 
-def held_out_videos(records: str, resolution: int):
+def held_out_videos(data: str, resolution: int):
     """Yields each stored video: {"key", "frames" [N, R, R, 3] uint8, "landmarks" [N, 68, 2]}."""
-    files = data_lib.record_files(records)
+    files = records.record_files(data)
     for serialized in tf.data.TFRecordDataset(files):
-        video = data_lib.parse_video(serialized)
+        video = records.parse_video(serialized)
         if int(video["resolution"]) != resolution:
-            raise EvaluationError(f"{records} holds {int(video['resolution'])}² crops; the model "
+            raise EvaluationError(f"{data} holds {int(video['resolution'])}² crops; the model "
                                   f"is {resolution}². Preprocess the held-out set at --resolution="
                                   f"{resolution}.")
         frames = np.stack([tf.io.decode_jpeg(j, channels=3).numpy()

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from tfhead import errors
 from tfhead import __version__, driving, landmark_image, landmarks, metrics, outputs, synthetic
 from tfhead.edge import model as edge_model
 from tfhead.edge import model_file
@@ -56,7 +57,7 @@ INT8_FLOAT_OPS = ("MEAN", "SQUARED_DIFFERENCE", "RSQRT", "SUB", "MUL", "NEG", "S
                   "BATCH_MATMUL", "SOFTMAX", "TANH")
 
 
-class ExportError(ValueError):
+class ExportError(errors.TfheadError, ValueError):
     """The model cannot be exported (unsupported ops, bad inputs)."""
 
 

@@ -26,6 +26,8 @@ import os
 import keras
 from keras import ops
 
+from tfhead import errors
+
 VGG19_FLAG = "--vgg19_weights"
 VGGFACE_FLAG = "--vggface_weights"
 CONTENT_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -33,7 +35,7 @@ IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 VGGFACE_MEAN_BGR = (93.5940, 104.7624, 129.1863)
 
 
-class FeatureWeightsError(ValueError):
+class FeatureWeightsError(errors.TfheadError, ValueError):
     """A feature network's weight file is missing or does not fit the network."""
 
 

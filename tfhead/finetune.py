@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfhead import errors
 from tfhead import crop as crop_lib
 from tfhead import landmark_image, landmarks, networks, objectives, training
 from tfhead import video as video_lib
@@ -43,11 +44,11 @@ MAX_CROP_PADDING = 0.5
 _BORDER_TOLERANCE = 1.0
 
 
-class MetaCheckpointError(ValueError):
+class MetaCheckpointError(errors.TfheadError, ValueError):
     """A meta-learning workdir or checkpoint that cannot be loaded."""
 
 
-class PersonInputError(ValueError):
+class PersonInputError(errors.TfheadError, ValueError):
     """Photos or a video of the new person that cannot be used (unreadable, no face, ...)."""
 
 

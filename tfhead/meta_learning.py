@@ -22,16 +22,15 @@ steps are the same code under the default strategy, `MirroredStrategy` and
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-from typing import Mapping
 
 import keras
 import tensorflow as tf
 
 from tfhead import data as data_lib
+from tfhead import records
 from tfhead import feature_networks, losses, networks, objectives, outputs, runtime, training
 from tfhead.config import Config
 from tfhead.optimizers import LazyAdam
@@ -264,22 +263,6 @@ class MetaTrainResult:
     metrics: dict
 
 
-def dataset_info(data: str) -> dict:
-    """The preprocessed set's manifest (video count for W, kept videos for epochs)."""
-    files = data_lib.record_files(data)
-    directory = os.path.dirname(files[0])
-    path = os.path.join(directory, "manifest.json")
-    if not os.path.isfile(path):
-        raise training.TrainingError(
-            f"No manifest.json beside {files[0]}: point --data at a folder written by "
-            "train/preprocess.py (its manifest gives the number of videos, i.e. the rows of W).")
-    with open(path) as f:
-        manifest = json.load(f)
-    return {"directory": directory, "num_videos": len(manifest["videos"]),
-            "resolution": manifest["options"]["resolution"],
-            "landmark_image_version": manifest["landmark_image_version"]}
-
-
 def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
     """Runs (or resumes) meta-learning as `options` says; returns where it stopped.
 
@@ -292,7 +275,7 @@ def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
     """
     outputs.workdir_output(options.workdir, "config.json", flag="--workdir",
                            kind="meta-learning work directory", inputs={"--data": options.data})
-    info = dataset_info(options.data)
+    info = records.dataset_info(options.data)
     if info["resolution"] != config.model.resolution:
         raise training.TrainingError(
             f"{options.data} was preprocessed at {info['resolution']}² but the model is "

@@ -26,12 +26,13 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from tfhead import errors
 from tfhead import landmarks as landmarks_lib
 
 OUTER_EYE_CORNERS = (36, 45)
 
 
-class MetricWeightsError(ValueError):
+class MetricWeightsError(errors.TfheadError, ValueError):
     """A weights file a metric needs is missing or belongs to another network."""
 
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable, Mapping, Sequence
 
+from tfhead import errors
 from tfhead import fileio
 
 
-class OutputPathError(ValueError):
+class OutputPathError(errors.TfheadError, ValueError):
     """An output path that is refused before any work: nothing was written or changed."""
 
 

@@ -27,6 +27,7 @@ import shutil
 import keras
 import numpy as np
 
+from tfhead import errors
 from tfhead import __version__, fileio, landmark_image, networks, outputs
 from tfhead.config import Config, ConfigError, StudentConfig
 
@@ -37,7 +38,7 @@ MODES = ("fine-tuned", "feed-forward", "student")
 _REQUIRED_KEYS = ("name", "mode", "config", "reference_landmarks")
 
 
-class PersonCheckpointError(ValueError):
+class PersonCheckpointError(errors.TfheadError, ValueError):
     """A person checkpoint that is missing, incomplete or made for something else."""
 
 

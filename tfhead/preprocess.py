@@ -34,22 +34,21 @@ from typing import Any, Callable
 import numpy as np
 import cv2
 
+from tfhead import errors
 from tfhead import __version__
 from tfhead import crop as crop_lib
 from tfhead import fileio
 from tfhead import landmark_image
-from tfhead import outputs, runtime
+from tfhead import outputs, records, runtime
 from tfhead import video as video_lib
 
-MANIFEST = "manifest.json"
 WORK_DIR = ".work"
-SHARD_PATTERN = "videos-*-of-*.tfrecord"
 _CHUNK_VIDEOS = 4
 
 log = logging.getLogger("tfhead.preprocess")
 
 
-class PreprocessError(RuntimeError):
+class PreprocessError(errors.TfheadError, RuntimeError):
     """Preprocessing cannot run as asked (bad input folder, mismatching earlier run, ...)."""
 
 
@@ -236,8 +235,6 @@ def _stage2_shard(task):
 
 
 def _video_example(entry: dict, root: str, options: PreprocessOptions):
-    import tensorflow as tf
-
     by_clip: dict[str, list[dict]] = {}
     for frame in entry["frames"]:
         by_clip.setdefault(frame["clip"], []).append(frame)
@@ -256,32 +253,12 @@ def _video_example(entry: dict, root: str, options: PreprocessOptions):
                 raise PreprocessError(f"JPEG encoding failed for {clip} frame {frame['index']}.")
             jpegs.append(buffer.tobytes())
             points.append(transform.to_crop(np.asarray(frame["landmarks"], np.float32)))
-            clips.append(clip.encode())
+            clips.append(clip)
             positions.append(frame["index"])
-            boxes += [box.cx, box.cy, box.size]
-    landmarks = np.stack(points).astype(np.float32)
-
-    def _bytes(values):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-
-    def _ints(values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-    features = {
-        "frames": _bytes(jpegs),
-        "landmarks": tf.train.Feature(float_list=tf.train.FloatList(value=landmarks.reshape(-1))),
-        "num_frames": _ints([len(jpegs)]),
-        "video_index": _ints([entry["video_index"]]),
-        "person_index": _ints([entry["person_index"]]),
-        "video_key": _bytes([entry["key"].encode()]),
-        "person_id": _bytes([entry["person"].encode()]),
-        "clip": _bytes(clips),
-        "source_frame": _ints(positions),
-        "crop_box": tf.train.Feature(float_list=tf.train.FloatList(value=boxes)),
-        "resolution": _ints([options.resolution]),
-        "landmark_image_version": _ints([landmark_image.LANDMARK_IMAGE_VERSION]),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=features))
+            boxes.append((box.cx, box.cy, box.size))
+    return records.video_example(jpegs, np.stack(points), clips, positions, boxes,
+                                 entry["video_index"], entry["person_index"], entry["key"],
+                                 entry["person"], options.resolution)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -338,7 +315,7 @@ def check_output(out_dir: str, root: str | None = None) -> str:
     (resumed); never a file, the input, or a folder of anything else (`tfhead.outputs`)."""
     def is_ours(path: str) -> bool:
         return (os.path.isfile(os.path.join(path, WORK_DIR, "plan.json"))
-                or os.path.isfile(os.path.join(path, MANIFEST)))
+                or os.path.isfile(os.path.join(path, records.MANIFEST)))
 
     return outputs.folder_output(out_dir, flag="--out", kind="preprocessed-records folder",
                                  is_ours=is_ours, inputs={"--input": root})
@@ -394,8 +371,8 @@ def run(root: str, out_dir: str, options: PreprocessOptions, workers: int = 1,
 
     # Stage 2.
     num_shards = max(1, -(-len(kept) // options.videos_per_shard))
-    shard_names = [f"videos-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
-    stale = set(glob.glob(os.path.join(out_dir, SHARD_PATTERN))) - {
+    shard_names = [records.shard_name(i, num_shards) for i in range(num_shards)]
+    stale = set(glob.glob(os.path.join(out_dir, records.SHARD_PATTERN))) - {
         os.path.join(out_dir, n) for n in shard_names}
     if stale:
         raise PreprocessError(f"{out_dir} has shards of another run: {sorted(stale)[:3]}...")
@@ -429,14 +406,5 @@ def run(root: str, out_dir: str, options: PreprocessOptions, workers: int = 1,
         "skipped_videos": skipped_videos,
         "skipped_files": skipped_files,
     }
-    fileio.write_json_atomic(os.path.join(out_dir, MANIFEST), manifest)
+    fileio.write_json_atomic(os.path.join(out_dir, records.MANIFEST), manifest)
     return manifest
-
-
-def load_manifest(directory: str) -> dict:
-    path = os.path.join(directory, MANIFEST)
-    if not os.path.isfile(path):
-        raise PreprocessError(
-            f"No {MANIFEST} in {directory}: run train/preprocess.py first (or let it finish).")
-    with open(path) as f:
-        return json.load(f)

@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tfhead import errors
 from tfhead import driving, landmarks, outputs, retarget
 from tfhead import video as video_lib
 from tfhead.runtime import Interrupts, format_duration
@@ -101,7 +102,7 @@ class ReenactReport:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
-class DisplayError(RuntimeError):
+class DisplayError(errors.TfheadError, RuntimeError):
     """No window can be shown (a headless OpenCV build or no display)."""
 
 

@@ -84,7 +84,7 @@ def verbosity_requested(argv: Sequence[str]) -> int:
 _QUIET_ENV = "TFHEAD_QUIET_TENSORFLOW"  # set by quiet_tensorflow, inherited by worker processes
 
 
-def quiet_tensorflow(argv: Sequence[str] = ()) -> None:
+def quiet_tensorflow(argv: Sequence[str] = (), import_now: bool = True) -> None:
     """Hides TensorFlow's native log lines unless the command line asks for `--verbosity=1` or more.
 
     On a machine without a GPU every TensorFlow run prints alarming but harmless lines — `E0000 …
@@ -92,8 +92,10 @@ def quiet_tensorflow(argv: Sequence[str] = ()) -> None:
     points call this at import time, before anything imports TensorFlow: it sets
     `TF_CPP_MIN_LOG_LEVEL=3` and imports TensorFlow through `import_tensorflow`, because the lines
     printed while its libraries load ignore that variable (TensorFlow issue #100442). Worker
-    processes inherit the setting and import TensorFlow only if and when they need it.
-    With `--verbosity=1` nothing is hidden (TF_CPP_MIN_LOG_LEVEL is left as the user set it).
+    processes inherit the setting and import TensorFlow only if and when they need it; so can an
+    entry point that may not need it at all (`import_now=False`: it then imports TensorFlow through
+    `import_tensorflow`). With `--verbosity=1` nothing is hidden (TF_CPP_MIN_LOG_LEVEL is left as
+    the user set it).
     """
     if verbosity_requested(argv) >= 1:
         os.environ[_QUIET_ENV] = "0"
@@ -102,7 +104,7 @@ def quiet_tensorflow(argv: Sequence[str] = ()) -> None:
     os.environ[_QUIET_ENV] = "1"
     import multiprocessing
 
-    if multiprocessing.parent_process() is None:
+    if import_now and multiprocessing.parent_process() is None:
         import_tensorflow()
 
 

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfhead import errors
 from tfhead import fileio
 from tfhead.runtime import format_duration
 
@@ -30,7 +31,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(errors.TfheadError, RuntimeError):
     """A run that cannot start or continue, with a message that says what to do."""
 
 

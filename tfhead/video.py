@@ -14,10 +14,12 @@ from typing import Iterable, Iterator
 import numpy as np
 import cv2
 
+from tfhead import errors
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
-class VideoReadError(IOError):
+class VideoReadError(errors.TfheadError, IOError):
     """A video file that cannot be opened or decoded."""
 
 
@@ -108,7 +110,7 @@ def read_frames(path: str, indices: Iterable[int]) -> dict[int, np.ndarray]:
 # ------------------------------------------------------------------------------------------------
 # Writing H.264 with ffmpeg.
 
-class VideoWriteError(IOError):
+class VideoWriteError(errors.TfheadError, IOError):
     """The encoder is missing or failed."""
 
 

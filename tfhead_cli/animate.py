@@ -23,7 +23,7 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
@@ -56,8 +56,7 @@ _MIN_FACES = flags.DEFINE_float("min_face_fraction", 0.5, "Refuse a driver showi
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import animate, driving, finetune, landmarks, outputs, person, reenact
-    from tfhead import video as video_lib
+    from tfhead import animate, driving, finetune, landmarks, person, reenact
 
     if not _OUT.value and not _DISPLAY.value:
         raise app.UsageError("Give --out, --display, or both.")
@@ -91,9 +90,7 @@ def main(argv):
         with runtime.Interrupts() as interrupts:
             report = animate.animate(model, _DRIVER.value, _OUT.value, options, detector,
                                      interrupts)
-    except (person.PersonCheckpointError, finetune.MetaCheckpointError,
-            finetune.PersonInputError, driving.DrivingError, video_lib.VideoWriteError,
-            reenact.DisplayError, outputs.OutputPathError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"tfhead-animate: {e}")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in report.median_ms.items())
     print(f"tfhead-animate: {report.frames} frames ({report.size}², {report.fps:g} fps, "

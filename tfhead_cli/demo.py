@@ -19,7 +19,7 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
@@ -34,13 +34,13 @@ def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # the TFLite converter's INFO chatter
-    from tfhead import demo, outputs, training
+    from tfhead import demo
 
     try:
         summary = demo.run(demo.DemoOptions(
             out_dir=_OUT.value, persons=_PERSONS.value, meta_steps=_META_STEPS.value,
             finetune_steps=_FT_STEPS.value, driver_frames=_FRAMES.value))
-    except (training.TrainingError, outputs.OutputPathError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"tfhead-demo: {e}")
     print(json.dumps(summary, indent=1))
     print(f"tfhead-demo: open {summary['side_by_side']} (driver | landmarks | result) and "

@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags
 
+from tfhead import errors
+
 _MODEL = flags.DEFINE_string("model", None, "Exported .tflite person model.", required=True)
 _DRIVER = flags.DEFINE_string("driver", None, "Driving video file, or a webcam index (0, 1, ...).",
                               required=True)
@@ -49,9 +51,8 @@ _BENCHMARK = flags.DEFINE_bool("benchmark", False, "Print frames per second and 
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import driving, landmarks, outputs, reenact
-    from tfhead import video as video_lib
-    from tfhead.edge import EdgeModel, ModelFileError, undelegated_ops
+    from tfhead import driving, landmarks, reenact
+    from tfhead.edge import EdgeModel, undelegated_ops
     from tfhead.runtime import Interrupts
 
     if not _OUT.value and not _DISPLAY.value:
@@ -72,8 +73,7 @@ def main(argv):
         with Interrupts() as interrupts:
             report = reenact.reenact(model, _DRIVER.value, _OUT.value, options,
                                      landmarks.LandmarkDetector(), interrupts)
-    except (ModelFileError, driving.DrivingError, video_lib.VideoWriteError,
-            reenact.DisplayError, outputs.OutputPathError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"tfhead-edge: {e}")
     meta = model.metadata
     print(f"tfhead-edge: {meta['person']} ({meta['mode']}, {meta['quantization']}, "

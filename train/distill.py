@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
@@ -67,8 +67,8 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the student config and opt
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import distill, feature_networks, outputs, training
-    from tfhead.person import PersonCheckpointError, PersonModel, check_output
+    from tfhead import distill, outputs
+    from tfhead.person import PersonModel, check_output
 
     workdir = _WORKDIR.value or f"{_OUT.value.rstrip('/')}.work"
     try:
@@ -104,9 +104,7 @@ def main(argv):
         if _NAME.value:
             result.model.name = _NAME.value
         path = result.model.save(_OUT.value)
-    except (config_lib.ConfigError, distill.DistillError, PersonCheckpointError,
-            feature_networks.FeatureWeightsError, training.TrainingError,
-            outputs.OutputPathError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"distill: {e}")
     before, after = result.model.record["heldout_initial"], result.heldout
     print(f"distill: wrote the student of '{result.model.name}' ({student.preset}) to {path}; "

@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
@@ -75,8 +75,7 @@ def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     from tfhead import config as config_lib
-    from tfhead import data as data_lib
-    from tfhead import evaluate, feature_networks, finetune, fileio, metrics, outputs, training
+    from tfhead import evaluate, feature_networks, finetune, fileio, metrics, outputs
 
     markdown = os.path.splitext(_OUT.value)[0] + ".md"
     try:  # the outputs first: a refused path costs a second, not the evaluation
@@ -87,7 +86,7 @@ def main(argv):
         outputs.file_output(markdown, flag="--out (its .md table)",
                             kind="tfhead evaluation table", extensions=(".md",), inputs=sources,
                             replaceable=_is_table)
-    except outputs.OutputPathError as e:
+    except errors.TfheadError as e:
         sys.exit(f"evaluate: {e}")
 
     try:
@@ -113,9 +112,7 @@ def main(argv):
                 config.train.content_loss, config.model.resolution, _VGG19.value, _VGGFACE.value)
         result = evaluate.evaluate(meta, _DATA.value, options, content, inception,
                                    finetune_config=config)
-    except (metrics.MetricWeightsError, finetune.MetaCheckpointError, config_lib.ConfigError,
-            feature_networks.FeatureWeightsError, evaluate.EvaluationError,
-            data_lib.DataError, FileNotFoundError, training.TrainingError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"evaluate: {e}")
     report = {**result.to_dict(), "meta": os.path.abspath(meta.checkpoint), "data": _DATA.value,
               "preset": meta.config.preset, "resolution": meta.config.model.resolution,

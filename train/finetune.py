@@ -21,12 +21,11 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
 from tfhead import config as config_lib  # noqa: E402
-from tfhead import training  # noqa: E402
 
 _META = flags.DEFINE_string("meta", None, "Meta-learning workdir (or a checkpoint prefix in it).",
                             required=True)
@@ -51,7 +50,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the frame draws.")
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import feature_networks, finetune, landmarks, outputs, person as person_lib
+    from tfhead import feature_networks, finetune, landmarks, person as person_lib
 
     try:
         # The output first: a refused path costs a second, not the fine-tuning.
@@ -80,9 +79,7 @@ def main(argv):
                 config.train.content_loss, config.model.resolution, _VGG19.value, _VGGFACE.value)
             model = finetune.finetune(meta, person, name, steps, config, content, _SEED.value)
         path = model.save(_OUT.value)  # checked again: nothing may have appeared there meanwhile
-    except (config_lib.ConfigError, finetune.MetaCheckpointError, finetune.PersonInputError,
-            feature_networks.FeatureWeightsError, training.TrainingError,
-            outputs.OutputPathError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"finetune: {e}")
     print(f"finetune: wrote the {model.mode} person model '{model.name}' "
           f"({len(person)} shot(s)) to {path}")

@@ -22,12 +22,12 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
 from tfhead import config as config_lib  # noqa: E402
-from tfhead import outputs, training  # noqa: E402
+from tfhead import training  # noqa: E402
 
 _PRESET = flags.DEFINE_enum("preset", "small128", sorted(config_lib.PRESETS), "Model preset.")
 _SET = flags.DEFINE_multi_string(
@@ -83,7 +83,7 @@ def main(argv):
             return
         if not _DATA.value or not _WORKDIR.value:
             raise training.TrainingError("--data and --workdir are required (or pass --dry_run).")
-        from tfhead import data, feature_networks, meta_learning  # TensorFlow only when training
+        from tfhead import meta_learning
 
         options = meta_learning.MetaTrainOptions(
             data=_DATA.value, workdir=_WORKDIR.value, steps=_STEPS.value, epochs=_EPOCHS.value,
@@ -91,12 +91,8 @@ def main(argv):
             precision=_PRECISION.value, jit_compile=_XLA.value,
             checkpoint_every=_CKPT_EVERY.value, keep_checkpoints=_KEEP.value,
             log_every=_LOG_EVERY.value, image_every=_IMAGE_EVERY.value)
-        try:
-            result = meta_learning.train(config, options)
-        except (feature_networks.FeatureWeightsError, data.DataError) as e:
-            raise training.TrainingError(str(e)) from None
-    except (config_lib.ConfigError, training.TrainingError, outputs.OutputPathError,
-            FileNotFoundError) as e:
+        result = meta_learning.train(config, options)
+    except errors.TfheadError as e:
         sys.exit(f"meta_train: {e}")
     if result.interrupted_by is not None:
         sys.exit(128 + int(result.interrupted_by))

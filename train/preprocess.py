@@ -18,11 +18,12 @@ import sys
 
 from absl import app, flags
 
-from tfhead import runtime
+from tfhead import errors, runtime
 
-runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
+# TensorFlow only for writing shards, imported there quietly (--verbosity=1 shows its lines).
+runtime.quiet_tensorflow(sys.argv, import_now=False)
 
-from tfhead import outputs, preprocess  # noqa: E402
+from tfhead import preprocess  # noqa: E402
 
 _INPUT = flags.DEFINE_string("input", None, "Folder of videos (VoxCeleb2 layout or flat).",
                              required=True)
@@ -52,7 +53,7 @@ def main(argv):
             predictor_path=_PREDICTOR.value)
         manifest = preprocess.run(_INPUT.value, _OUT.value, options, workers=_WORKERS.value,
                                   progress_bar=not _NO_BAR.value)
-    except (preprocess.PreprocessError, outputs.OutputPathError, FileNotFoundError) as e:
+    except errors.TfheadError as e:
         sys.exit(f"preprocess: {e}")
     counts = manifest["counts"]
     print(f"Wrote {len(manifest['shards'])} shard(s) to {_OUT.value}: {counts['videos_kept']} videos "

@@ -25,12 +25,14 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
+from tfhead import errors
+
 METADATA_NAME = "tfhead"
 FORMAT = "tfhead-person-tflite"
 FORMAT_VERSION = 1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(errors.TfheadError, ValueError):
     """A model file that is missing, not a tfhead export, or made for another tfhead."""
 
 
