@@ -157,11 +157,11 @@ def runner_loop(content: bytes, driver: str, detector, directory: str):
 
 def quality(teacher, student, student_file: bytes, points: np.ndarray, detector) -> dict:
     """Student (Keras and TFLite) vs teacher on landmark sets `points` `[N, 68, 2]`."""
-    from tfhead import distill, metrics
+    from tfhead import distill, landmark_image, metrics
     from tfhead.edge import EdgeModel
 
     r = teacher.resolution
-    images = distill.draw(points, r)
+    images = landmark_image.draw_batch(points, r)
     teacher_frames = teacher.render(images)
     outputs = {"student (Keras)": student.render(images),
                "student (TFLite int8)": EdgeModel(student_file, 2).render(images)}

@@ -45,7 +45,7 @@ def astronaut():
 def driver(tmp_path_factory, astronaut):
     """A real-photo warp of the astronaut (30 frames, 25 fps) with 3 blank frames in the middle,
     silent and with an audio track: {"silent": path, "audio": path}."""
-    from tfhead import datasets, landmarks, synthetic
+    from tfhead import datasets, landmarks
     from tfhead import video as video_lib
 
     directory = tmp_path_factory.mktemp("driver")
@@ -57,7 +57,7 @@ def driver(tmp_path_factory, astronaut):
     for i in (12, 13, 14):
         frames[i] = np.zeros_like(frames[i])
     silent = str(directory / "silent.mp4")
-    synthetic.write_video(silent, np.stack(frames), fps=25.0)
+    video_lib.write_video(silent, np.stack(frames), fps=25.0)
     with_audio = str(directory / "driver.mp4")
     video_lib.add_tone(silent, with_audio)
     return {"silent": silent, "audio": with_audio}

@@ -14,7 +14,8 @@ import pytest
 import skimage.data
 
 from tfhead import (animate, driving, export, fileio, finetune, landmarks, outputs, preprocess,
-                    runtime, synthetic)
+                    runtime)
+from tfhead import video as video_lib
 from tfhead.edge import EdgeModel, ModelFileError
 from tfhead.person import PERSON_FILE, PersonCheckpointError, PersonModel
 
@@ -83,7 +84,7 @@ def faceless_video(tmp_path_factory):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (30, 96, 96, 3), dtype=np.uint8)
     path = str(tmp_path_factory.mktemp("faceless") / "noise.mp4")
-    synthetic.write_video(path, frames, fps=25.0)
+    video_lib.write_video(path, frames, fps=25.0)
     return path
 
 
@@ -224,7 +225,7 @@ def test_meta_train_and_preprocess_refuse_a_folder_of_other_files(user_folder, t
     refused(run, "not a meta-learning work directory")
     videos = tmp_path / "videos"
     videos.mkdir()
-    synthetic.write_video(str(videos / "a.mp4"), np.zeros((2, 64, 64, 3), np.uint8), fps=25.0)
+    video_lib.write_video(str(videos / "a.mp4"), np.zeros((2, 64, 64, 3), np.uint8), fps=25.0)
     run = cli("train/preprocess.py", f"--input={videos}", f"--out={user_folder}")
     refused(run, "not a preprocessed-records folder")
     assert snapshot(user_folder) == before
@@ -286,7 +287,7 @@ def test_an_unwritable_location_is_found_before_any_work(tmp_path):
 def test_preprocess_resumes_over_a_leftover_temporary_folder(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
-    synthetic.write_video(str(videos / "a.mp4"), np.zeros((2, 64, 64, 3), np.uint8), fps=25.0)
+    video_lib.write_video(str(videos / "a.mp4"), np.zeros((2, 64, 64, 3), np.uint8), fps=25.0)
     out = tmp_path / "records"
     (out / preprocess.WORK_DIR).mkdir(parents=True)
     (out / preprocess.WORK_DIR / "plan.json").write_text("{}")
@@ -364,7 +365,7 @@ def test_finetuning_from_a_video_drops_frames_where_the_face_leaves_and_says_so(
     offsets = [0, 40, int(left) + 30, int(left) + 60, 511]
     frames = _moving_out_of_frame(image, None, offsets)
     path = str(tmp_path / "leaving.mp4")
-    synthetic.write_video(path, frames, fps=25.0)
+    video_lib.write_video(path, frames, fps=25.0)
     person = finetune.load_person([path], 64, detector, video_shots=5)
     used = {int(s.rsplit("#", 1)[1]) for s in person.sources}
     dropped = {int(s.rsplit("#", 1)[1]): reason for s, reason in person.dropped}

@@ -13,10 +13,9 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as config_lib
-from tfhead import animate, distill, export, feature_networks, flops, landmarks, networks, objectives
-from tfhead import retarget
+from tfhead import (animate, distill, export, feature_networks, flops, landmark_image, landmarks,
+                    networks, objectives, retarget)
 from tfhead.edge import EdgeModel, model_file
-from tfhead.edge import model as edge_model
 from tfhead.person import PersonModel, render_frames
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,12 +87,6 @@ def test_student_config_validates_and_round_trips():
     assert config_lib.StudentConfig.from_dict(json.loads(json.dumps(edge.to_dict()))) == edge
 
 
-def test_person_and_runner_modes_agree():
-    from tfhead import person
-
-    assert person.MODES == edge_model.MODES
-
-
 # ------------------------------------------------------------------------------------------------
 # Tracks.
 
@@ -158,7 +151,7 @@ def test_short_distillation_lowers_the_student_teacher_error(teacher, distilled)
     # architecture at the same initialisation (the run's seed) without training.
     points, _ = distill.distillation_tracks(teacher.reference_landmarks, 64, 24, seed=99,
                                             clip_frames=8)
-    images = distill.draw(points, 64)
+    images = landmark_image.draw_batch(points, 64)
     target = teacher.render(images)
     keras.utils.set_random_seed(0)
     untrained = networks.StudentGenerator(**model.student.generator_kwargs())
@@ -182,7 +175,7 @@ def test_student_checkpoint_round_trips(distilled, tmp_path, driver):
     loaded = PersonModel.load(path)
     assert loaded.mode == "student" and loaded.student == model.student
     assert loaded.preset == "tiny" and loaded.resolution == 64
-    images = distill.draw(distill.distillation_tracks(model.reference_landmarks, 64, 4, 1)[0], 64)
+    images = landmark_image.draw_batch(distill.distillation_tracks(model.reference_landmarks, 64, 4, 1)[0], 64)
     np.testing.assert_array_equal(loaded.render(images), model.render(images))
     with pytest.raises(distill.DistillError, match="already a student"):
         distill.distill(loaded, str(tmp_path / "w"), quick_options())
@@ -236,7 +229,7 @@ def test_pool_fill_resumes_at_the_first_missing_frame(teacher, tmp_path):
     again = distill.Pool(str(tmp_path / "pool"), points, kinds, 64)
     assert again.filled == 24
     assert again.fill(render, 64, chunk=8) is None and again.filled == 40
-    np.testing.assert_array_equal(again.frames, teacher.render(distill.draw(points, 64)))
+    np.testing.assert_array_equal(again.frames, teacher.render(landmark_image.draw_batch(points, 64)))
     with pytest.raises(distill.DistillError, match="other tracks"):
         distill.Pool(str(tmp_path / "pool"), points + 5, kinds, 64)
 
@@ -290,7 +283,7 @@ def test_exported_student_passes_the_runner_metadata_check(distilled, tmp_path, 
     assert meta["mode"] == "student" and meta["preset"] == "tiny" and meta["resolution"] == 64
     assert meta["quantization"] == mode and meta["person"] == "astronaut"
     np.testing.assert_allclose(runner.reference_landmarks, model.reference_landmarks, atol=1e-3)
-    images = distill.draw(distill.distillation_tracks(model.reference_landmarks, 64, 4, 7)[0], 64)
+    images = landmark_image.draw_batch(distill.distillation_tracks(model.reference_landmarks, 64, 4, 7)[0], 64)
     difference = np.abs(runner.render(images).astype(int) - model.render(images).astype(int))
     assert difference.mean() < (0.6 if mode == "fp32" else 4.0), difference.mean()
     # A student's metadata that disagrees with its graph is refused like any other.

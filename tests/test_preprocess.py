@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tfhead import data, datasets, preprocess, records
+from tfhead import video as video_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO, "train", "preprocess.py")
@@ -44,8 +45,7 @@ def corpus(tmp_path_factory):
                                   num_frames=12, seed=1)
     blank = root / "id00008" / "video00"
     blank.mkdir(parents=True)
-    from tfhead import synthetic
-    synthetic.write_video(str(blank / "clip00.mp4"), np.full((8, 128, 128, 3), 90, np.uint8))
+    video_lib.write_video(str(blank / "clip00.mp4"), np.full((8, 128, 128, 3), 90, np.uint8))
     return str(root)
 
 

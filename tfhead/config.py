@@ -22,8 +22,13 @@ from typing import Any, Callable, Mapping
 from tfhead import errors
 
 POOLING_MODES = ("sum", "max")
+
+
+def channels_at(size: int, resolution: int, base_channels: int, max_channels: int) -> int:
+    """The channel rule of every network: a feature map of spatial size `size` in a network of
+    input size `resolution` has `base_channels` doubled per halving, capped at `max_channels`."""
+    return min(max_channels, base_channels * max(1, resolution // (2 * size)))
 CONTENT_LOSSES = ("vgg", "random_vgg", "pixel_l1")
-UPSAMPLING_MODES = ("depth_to_space",)
 
 
 class ConfigError(errors.TfheadError, ValueError):
@@ -55,9 +60,6 @@ class ModelConfig:
       embedder_attention: Feature-map sizes after which E and D apply self-attention.
       embedder_min_size: E and D go down to this spatial size (4 in the paper).
       embedder_pooling: Global pooling of E and D: "sum" (default) or "max" (some public ports).
-      upsampling: How ×2 nearest upsampling is written. "depth_to_space" tiles channels and uses
-        DEPTH_TO_SPACE, which the TFLite CPU delegate (XNNPACK) accepts, unlike
-        RESIZE_NEAREST_NEIGHBOR (docs/design.md §7).
       norm_epsilon: Epsilon of instance normalization and AdaIN.
       spectral_power_iterations: Power iterations of spectral normalization per training call.
     """
@@ -74,7 +76,6 @@ class ModelConfig:
     embedder_attention: tuple[int, ...] = (32,)
     embedder_min_size: int = 4
     embedder_pooling: str = "sum"
-    upsampling: str = "depth_to_space"
     norm_epsilon: float = 1e-5
     spectral_power_iterations: int = 1
 
@@ -118,9 +119,6 @@ class ModelConfig:
         if self.embedder_pooling not in POOLING_MODES:
             raise ConfigError(
                 f"model.embedder_pooling must be one of {POOLING_MODES}, got {self.embedder_pooling!r}.")
-        if self.upsampling not in UPSAMPLING_MODES:
-            raise ConfigError(
-                f"model.upsampling must be one of {UPSAMPLING_MODES}, got {self.upsampling!r}.")
         if not 0 < self.norm_epsilon < 1:
             raise ConfigError(f"model.norm_epsilon must be in (0, 1), got {self.norm_epsilon}.")
 
@@ -134,7 +132,7 @@ class ModelConfig:
 
     def channels_at(self, size: int) -> int:
         """Channels of a feature map of spatial size `size` (see the class docstring)."""
-        return min(self.max_channels, self.base_channels * max(1, self.resolution // (2 * size)))
+        return channels_at(size, self.resolution, self.base_channels, self.max_channels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -380,9 +378,15 @@ def _coerce(key: str, value: Any, field_type) -> Any:
     raise ConfigError(f"Field {key!r} has an unsupported type {field_type}.")
 
 
+# Fields that configs written by earlier versions may hold, with the only value they ever had:
+# dropped on reading (ModelConfig.upsampling: ×2 upsampling is always depth-to-space, ops.py).
+_RETIRED_FIELDS = {"model.upsampling": "depth_to_space"}
+
+
 def _from_dict(cls, data: Mapping[str, Any], prefix: str):
     if not isinstance(data, Mapping):
         raise ConfigError(f"Expected a mapping for {prefix or 'config'}, got {type(data).__name__}.")
+    data = {k: v for k, v in data.items() if _RETIRED_FIELDS.get(prefix + k, object()) != v}
     fields = _fields(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:

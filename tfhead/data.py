@@ -21,21 +21,16 @@ a run resumed from a recorded (epoch, position) continues the same stream (`epis
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from tfhead import landmark_image
 from tfhead.records import DataError, dataset_info, parse_video, record_files
 
-def _rasterize(landmarks: np.ndarray, size: int) -> np.ndarray:
-    images = [landmark_image.draw_landmarks(points, size) for points in landmarks]
-    return landmark_image.to_model_range(np.stack(images))
-
-
 def landmark_images(landmarks, resolution: int):
     """`[N, 68, 2]` → `[N, R, R, 3]` float32 in [-1, 1] with `tfhead.landmark_image.draw_landmarks`."""
-    images = tf.numpy_function(lambda points: _rasterize(points, resolution), [landmarks], tf.float32,
-                               stateful=False)
+    images = tf.numpy_function(
+        lambda points: landmark_image.to_model_range(landmark_image.draw_batch(points, resolution)),
+        [landmarks], tf.float32, stateful=False)
     return tf.ensure_shape(images, [None, resolution, resolution, 3])
 
 

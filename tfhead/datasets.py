@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from tfhead import synthetic
+from tfhead import video as video_lib
 
 
 def make_procedural_corpus(root: str, persons: int, videos_per_person: int = 1,
@@ -29,7 +30,7 @@ def make_procedural_corpus(root: str, persons: int, videos_per_person: int = 1,
                 seed = (identity_seed * 1000 + v) * 100 + c
                 frames, track = synthetic.procedural_clip(identity, frames_per_clip, size, seed, fps)
                 path = os.path.join(root, f"id{identity_seed:05d}", f"video{v:02d}", f"clip{c:02d}.mp4")
-                synthetic.write_video(path, frames, fps)
+                video_lib.write_video(path, frames, fps)
                 np.save(os.path.splitext(path)[0] + ".landmarks.npy", track)
                 paths.append(path)
     return paths
@@ -40,6 +41,6 @@ def make_photo_warp_clip(path: str, image: np.ndarray, landmarks: np.ndarray, nu
     """Warps a real photo along a landmark track into `path`; returns the true track `[T, 68, 2]`."""
     track = synthetic.motion_track(landmarks, num_frames, seed, fps, amplitude)
     warper = synthetic.PhotoWarper(image, landmarks)
-    synthetic.write_video(path, np.stack([warper.warp(t) for t in track]), fps)
+    video_lib.write_video(path, np.stack([warper.warp(t) for t in track]), fps)
     np.save(os.path.splitext(path)[0] + ".landmarks.npy", track)
     return track

@@ -69,7 +69,7 @@ def write_driver(path: str, frames: int, seed: int) -> None:
     clip, _ = synthetic.procedural_clip(synthetic.random_identity(10_000 + seed), frames, 256,
                                         seed=seed)
     silent = path + ".silent.mp4"
-    synthetic.write_video(silent, clip, fps=25.0)
+    video.write_video(silent, clip, fps=25.0)
     video.add_tone(silent, path)
     os.remove(silent)
 

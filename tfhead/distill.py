@@ -227,11 +227,6 @@ def split_driver_tracks(tracks: Sequence[np.ndarray]) -> tuple[list[np.ndarray],
             [t[c:] for t, c in zip(tracks, cut) if len(t) > c])
 
 
-def draw(points: np.ndarray, resolution: int) -> np.ndarray:
-    """Landmark images `[N, R, R, 3]` uint8 for landmark sets `[N, 68, 2]`."""
-    return np.stack([landmark_image.draw_landmarks(p, resolution) for p in points])
-
-
 # ---------------------------------------------------------------------------------------------
 # The teacher's pool.
 
@@ -290,8 +285,8 @@ class Pool:
         with runtime.Interrupts() as interrupts:
             while self.filled < len(self):
                 end = min(self.filled + chunk, len(self))
-                self.frames[self.filled:end] = render(draw(self.points[self.filled:end],
-                                                           resolution))
+                self.frames[self.filled:end] = render(
+                    landmark_image.draw_batch(self.points[self.filled:end], resolution))
                 self.frames.flush()
                 self.filled = end
                 write_json_atomic(self._filled_path, {"count": self.filled})
@@ -443,7 +438,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
         stopped = part.fill(teacher.render, r, what=what)
         if stopped is not None:
             return DistillResult(None, 0, {}, stopped)
-    heldout_images = draw(heldout.points, r)
+    heldout_images = landmark_image.draw_batch(heldout.points, r)
     heldout_frames = np.asarray(heldout.frames)
 
     keras.utils.set_random_seed(options.seed)
@@ -482,7 +477,7 @@ def distill(teacher: PersonModel, workdir: str, options: DistillOptions,
             rng = np.random.default_rng([options.seed, current])
             chosen = np.sort(rng.choice(len(pool), size=min(options.batch_size, len(pool)),
                                         replace=False))
-            images = landmark_image.to_model_range(draw(pool.points[chosen], r))
+            images = landmark_image.to_model_range(landmark_image.draw_batch(pool.points[chosen], r))
             frames = landmark_image.to_model_range(np.asarray(pool.frames[chosen]))
             steplog.record(current, distiller.step(tf.constant(images), tf.constant(frames)))
             step.assign(current)

@@ -122,7 +122,7 @@ class EvalResult:
 
 def _person(video: dict, indices: np.ndarray) -> finetune.PersonFrames:
     frames, points = video["frames"][indices], video["landmarks"][indices]
-    drawn = np.stack([landmark_image.draw_landmarks(p, frames.shape[1]) for p in points])
+    drawn = landmark_image.draw_batch(points, frames.shape[1])
     return finetune.PersonFrames(frames, points.astype(np.float32), drawn,
                                  [f"{video['key']}#{i}" for i in indices])
 
@@ -160,7 +160,7 @@ def evaluate(meta: finetune.MetaModel, records: str, options: EvalOptions = Eval
         _, target_indices = split_video(n, 1, options.targets)
         targets = video["frames"][target_indices]
         target_points = video["landmarks"][target_indices]
-        drawn = np.stack([landmark_image.draw_landmarks(p, r) for p in target_points])
+        drawn = landmark_image.draw_batch(target_points, r)
         real_identity = identity.descriptors(targets, target_points)
         if inception is not None:
             real_features.append(inception(targets))

@@ -135,7 +135,7 @@ def person_track_images(model: PersonModel, count: int, seed: int) -> np.ndarray
     """`[count, R, R, 3]` uint8 landmark images of the person's own geometry in motion: mouth,
     blinks, head turns, roll, scale and drift around the reference landmarks."""
     track = synthetic.motion_track(model.reference_landmarks, count, seed=seed)
-    return np.stack([landmark_image.draw_landmarks(points, model.resolution) for points in track])
+    return landmark_image.draw_batch(track, model.resolution)
 
 
 def driver_images(model: PersonModel, driver: str, count: int,
@@ -159,14 +159,11 @@ def driver_images(model: PersonModel, driver: str, count: int,
 def random_face_images(resolution: int, count: int, seed: int) -> np.ndarray:
     """Landmark images of random procedural identities at random mouth/eye openings."""
     rng = np.random.default_rng(seed)
-    images = []
-    for _ in range(count):
-        identity = synthetic.random_identity(int(rng.integers(1 << 30)))
-        points = synthetic.procedural_landmarks(identity, resolution,
-                                                mouth_open=float(rng.uniform(0, 1)),
-                                                eyes_open=float(rng.uniform(0.2, 1)))
-        images.append(landmark_image.draw_landmarks(points, resolution))
-    return np.stack(images)
+    points = [synthetic.procedural_landmarks(synthetic.random_identity(int(rng.integers(1 << 30))),
+                                             resolution, mouth_open=float(rng.uniform(0, 1)),
+                                             eyes_open=float(rng.uniform(0.2, 1)))
+              for _ in range(count)]
+    return landmark_image.draw_batch(np.stack(points), resolution)
 
 
 @dataclasses.dataclass

@@ -62,6 +62,16 @@ def draw_landmarks(landmarks: np.ndarray, size: int, thickness: int | None = Non
     return image
 
 
+def draw_batch(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """`draw_landmarks` for a batch: `[N, 68, 2]` → `[N, size, size, 3]` uint8 RGB."""
+    landmarks = np.asarray(landmarks)
+    if landmarks.ndim != 3:
+        raise ValueError(f"landmarks must have shape (N, 68, 2), got {landmarks.shape}.")
+    if len(landmarks) == 0:
+        return np.zeros((0, size, size, 3), np.uint8)
+    return np.stack([draw_landmarks(points, size) for points in landmarks])
+
+
 def to_model_range(image_uint8: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] → float32 [-1, 1], the value range of every network input and output."""
     return image_uint8.astype(np.float32) / 127.5 - 1.0

@@ -21,13 +21,9 @@ from keras import ops
 from tfhead import blocks
 from tfhead import layers as tfl
 from tfhead import ops as tfops
-from tfhead.config import ModelConfig
+from tfhead.config import ModelConfig, channels_at
 
 _PACKAGE = tfl.SERIALIZATION_PACKAGE
-
-
-def _channels_at(size: int, resolution: int, base_channels: int, max_channels: int) -> int:
-    return min(max_channels, base_channels * max(1, resolution // (2 * size)))
 
 
 def _track_for_checkpoints(owner, stages) -> None:
@@ -93,7 +89,7 @@ class ResidualEncoder(keras.layers.Layer):
         while size > min_size:
             size //= 2
             last = size == min_size
-            filters = out_channels if last else _channels_at(size, resolution, base_channels,
+            filters = out_channels if last else channels_at(size, resolution, base_channels,
                                                              max_channels)
             block = blocks.ResidualBlock(filters, resample="down", norm="none",
                                          preactivation=index > 0,
@@ -192,7 +188,7 @@ class Embedder(_PairEncoderNetwork):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class Generator(_BuildOnZeros, keras.Model):
+class Generator(keras.Model):
     """G(y, ê) → x̂: the generator of paper §3.2 with the AdaIN projection P.
 
     Encoder: residual down blocks with instance normalization (`down_blocks`), self-attention at
@@ -233,7 +229,7 @@ class Generator(_BuildOnZeros, keras.Model):
         self.with_projection = with_projection
 
         def channels(size):
-            return _channels_at(size, resolution, base_channels, max_channels)
+            return channels_at(size, resolution, base_channels, max_channels)
 
         self.encoder_stages = []
         size = resolution

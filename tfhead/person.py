@@ -30,11 +30,11 @@ import numpy as np
 from tfhead import errors
 from tfhead import __version__, fileio, landmark_image, networks, outputs
 from tfhead.config import Config, ConfigError, StudentConfig
+from tfhead.edge.model_file import PERSON_MODES
 
 PERSON_FILE = "person.json"
 WEIGHTS_FILE = "generator.weights.h5"
 FORMAT_VERSION = 1
-MODES = ("fine-tuned", "feed-forward", "student")
 _REQUIRED_KEYS = ("name", "mode", "config", "reference_landmarks")
 
 
@@ -132,8 +132,8 @@ class PersonModel:
     student: StudentConfig | None = None
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"Unknown person-model mode {self.mode!r}; valid: {list(MODES)}.")
+        if self.mode not in PERSON_MODES:
+            raise ValueError(f"Unknown person-model mode {self.mode!r}; valid: {list(PERSON_MODES)}.")
         if (self.mode == "student") != (self.student is not None):
             raise ValueError("A student person model needs its StudentConfig, and only it has one.")
         if self.student is not None and self.student.resolution != self.config.model.resolution:
@@ -220,9 +220,9 @@ class PersonModel:
             raise PersonCheckpointError(
                 f"{meta_path} lacks {', '.join(missing)}: it was damaged or edited. Write the "
                 "person model again (train/finetune.py or train/distill.py).")
-        if meta["mode"] not in MODES:
+        if meta["mode"] not in PERSON_MODES:
             raise PersonCheckpointError(f"{meta_path}: unknown mode {meta['mode']!r}; "
-                                        f"valid: {list(MODES)}.")
+                                        f"valid: {list(PERSON_MODES)}.")
         try:
             config = Config.from_dict(meta["config"])
             reference = np.asarray(meta["reference_landmarks"], np.float32)

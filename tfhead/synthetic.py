@@ -18,7 +18,6 @@ Imports only NumPy and OpenCV.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import cv2
@@ -333,26 +332,3 @@ def procedural_clip(identity: Identity, num_frames: int, size: int, seed: int, f
     tracks = procedural_track(identity, num_frames, size, seed, fps)
     frames = [render_face(identity, lm, size, seed=seed * 100003 + i) for i, lm in enumerate(tracks)]
     return np.stack(frames), tracks
-
-
-# ------------------------------------------------------------------------------------------------
-# Files.
-
-def write_video(path: str, frames_rgb: np.ndarray, fps: float = 25.0) -> None:
-    """Writes RGB frames to an MP4 (MPEG-4 Part 2) file, atomically (temporary name, then rename)."""
-    frames_rgb = np.asarray(frames_rgb)
-    if frames_rgb.ndim != 4 or frames_rgb.shape[-1] != 3 or len(frames_rgb) == 0:
-        raise ValueError(f"Expected frames [T, H, W, 3], got {frames_rgb.shape}.")
-    height, width = frames_rgb.shape[1:3]
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise OSError(f"OpenCV could not open a video writer for {path}.")
-    try:
-        for frame in frames_rgb:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    os.replace(tmp, path)

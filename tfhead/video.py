@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import cv2
 
-from tfhead import errors
+from tfhead import errors, fileio
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
@@ -150,8 +150,7 @@ def add_tone(video_path: str, out_path: str, frequency: float = 220.0) -> None:
     """Copies a video's picture and adds a sine tone as its audio track (test and demo drivers)."""
     import subprocess
 
-    tmp = os.path.join(os.path.dirname(os.path.abspath(out_path)),
-                       f".tmp-{os.getpid()}-{os.path.basename(out_path)}")
+    tmp = fileio.tmp_name(os.path.abspath(out_path))
     subprocess.run([ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y",
                     "-i", video_path, "-f", "lavfi", "-i",
                     f"sine=frequency={frequency:g}:sample_rate=44100", "-map", "0:v", "-map", "1:a",
@@ -169,7 +168,7 @@ class _VideoFile:
         self.frames = 0
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        self._tmp = fileio.tmp_name(os.path.join(directory, os.path.basename(path)))
 
     def _checked(self, frame: np.ndarray) -> np.ndarray:
         frame = np.ascontiguousarray(frame, dtype=np.uint8)
@@ -284,3 +283,19 @@ def open_writer(path: str, fps: float, width: int, height: int, audio_from: str 
     if codec == "h264" or (codec == "auto" and has_ffmpeg()):
         return H264Writer(path, fps, width, height, audio_from)
     return OpenCVWriter(path, fps, width, height)
+
+
+def write_video(path: str, frames_rgb: np.ndarray, fps: float = 25.0) -> None:
+    """Writes RGB frames `[T, H, W, 3]` uint8 to an mp4v MP4 with OpenCV, atomically (test and
+    benchmark clips; any size, no ffmpeg needed)."""
+    frames_rgb = np.asarray(frames_rgb)
+    if frames_rgb.ndim != 4 or frames_rgb.shape[-1] != 3 or len(frames_rgb) == 0:
+        raise ValueError(f"Expected frames [T, H, W, 3], got {frames_rgb.shape}.")
+    writer = OpenCVWriter(path, fps, frames_rgb.shape[2], frames_rgb.shape[1])
+    try:
+        for frame in frames_rgb:
+            writer.write(frame)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()

@@ -19,7 +19,6 @@ from tfhead.edge import model_file
 from tfhead.edge.model_file import ModelFileError
 
 VALUE_RANGE = [-1.0, 1.0]
-MODES = ("fine-tuned", "feed-forward", "student")
 
 
 class Invoker:
@@ -133,7 +132,7 @@ def check_metadata(metadata: dict, invoker: Invoker, where: str) -> None:
     if points.shape != (68, 2):
         raise ModelFileError(f"{where}: reference_landmarks must be [68, 2], got "
                              f"{list(points.shape)}.")
-    if metadata.get("mode") not in MODES:
+    if metadata.get("mode") not in model_file.PERSON_MODES:
         raise ModelFileError(f"{where}: unknown model mode {metadata.get('mode')!r}.")
 
 

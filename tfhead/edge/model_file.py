@@ -27,6 +27,9 @@ from ai_edge_litert import schema_py_generated as schema
 
 from tfhead import errors
 
+# How a person model was made: fine-tuned (paper §3.3), feed-forward (ψ = P ê, no fine-tuning)
+# or a student distilled from one of those. Person checkpoints and model files share the names.
+PERSON_MODES = ("fine-tuned", "feed-forward", "student")
 METADATA_NAME = "tfhead"
 FORMAT = "tfhead-person-tflite"
 FORMAT_VERSION = 1
