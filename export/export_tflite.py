@@ -33,12 +33,9 @@ from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
-_PERSON = flags.DEFINE_string("person", None, "Person checkpoint folder (from train/finetune.py).")
-_META = flags.DEFINE_string("meta", None, "Or: a meta-learning workdir, with --photos (feed-forward).")
-_PHOTOS = flags.DEFINE_list("photos", None, "Photos (or one video) of the person, with --meta.")
-_NAME = flags.DEFINE_string("name", None, "The person's name with --meta (default: first photo's stem).")
-_FACE = flags.DEFINE_integer("face", None, "With --photos: which face of each photo, counted from "
-                             "the left from 1 (default: the largest).", lower_bound=1)
+from tfhead_cli import common  # noqa: E402
+
+_SOURCE = common.PersonFlags()
 _QUANTIZATION = flags.DEFINE_enum("quantization", "all",
                                   ["fp32", "fp16", "dynamic", "int8", "all"], "Quantization mode.")
 _OUT = flags.DEFINE_string("out", None, "A .tflite path (one mode), or a folder: files are named "
@@ -59,19 +56,16 @@ def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # the converter's INFO chatter
-    from tfhead import driving, export, finetune, landmarks, outputs, person
+    from tfhead import driving, export, landmarks, outputs
 
-    if bool(_PERSON.value) == bool(_META.value):
-        raise app.UsageError("Give either --person, or --meta with --photos.")
-    if _META.value and not _PHOTOS.value:
-        raise app.UsageError("--meta needs --photos of the person.")
+    _SOURCE.check_usage()
     if _CALIBRATION.value < 1 or _PARITY.value < 1 or _THREADS.value < 1:
         raise app.UsageError("--calibration_images, --parity_images and --num_threads must be >= 1.")
     modes = export.QUANTIZATIONS if _QUANTIZATION.value == "all" else (_QUANTIZATION.value,)
     single_file = _OUT.value.lower().endswith(".tflite")
     if single_file and len(modes) > 1:
         raise app.UsageError("--quantization=all writes several files: give a folder as --out.")
-    sources = {"--person": _PERSON.value, "--photos": _PHOTOS.value, "--driver": _DRIVER.value}
+    sources = {**_SOURCE.inputs(), "--driver": _DRIVER.value}
     try:
         # The output paths first: a refused path costs a second, not a conversion.
         if single_file:
@@ -85,15 +79,7 @@ def main(argv):
         if _DRIVER.value:
             driving.check_source(_DRIVER.value)
         detector = landmarks.LandmarkDetector()
-        if _PERSON.value:
-            model = person.PersonModel.load(_PERSON.value)
-        else:
-            meta = finetune.load_meta_model(_META.value)
-            frames = finetune.load_person(_PHOTOS.value, meta.config.model.resolution, detector,
-                                          face=_FACE.value)
-            print(f"export_tflite: {frames.report()}")
-            name = _NAME.value or os.path.splitext(os.path.basename(_PHOTOS.value[0]))[0]
-            model = finetune.feed_forward(meta, frames, name)
+        model = _SOURCE.load(detector, "export_tflite")
         paths = {mode: (_OUT.value if single_file else
                         os.path.join(_OUT.value, f"{_file_name(model.name)}.{mode}.tflite"))
                  for mode in modes}

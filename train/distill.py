@@ -18,6 +18,7 @@ Example (the demo's astronaut, no weight files: pixel loss only, a few minutes o
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import sys
@@ -29,6 +30,10 @@ from tfhead import errors, runtime
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
 from tfhead import config as config_lib  # noqa: E402
+from tfhead.distill import DistillOptions  # noqa: E402
+from tfhead_cli.common import default  # noqa: E402
+
+_D = functools.partial(default, DistillOptions)  # flag defaults are the options' defaults
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Person checkpoint to distil (fine-tuned or "
                                "feed-forward).", required=True)
@@ -40,27 +45,34 @@ _PRESET = flags.DEFINE_enum("student_preset", "edge", sorted(config_lib.STUDENT_
                             "Student architecture preset.")
 _SET = flags.DEFINE_multi_string("set", [], "Student field overrides, e.g. "
                                  "--set=channels=16,32,64,128,256 --set=bottleneck_blocks=2.")
-_STEPS = flags.DEFINE_integer("steps", 4000, "Student updates.")
-_BATCH = flags.DEFINE_integer("batch_size", 8, "Landmark images per update.")
-_LR = flags.DEFINE_float("learning_rate", 2e-3, "Initial Adam rate (cosine decay to 1%).")
-_POOL = flags.DEFINE_integer("pool_size", 4096, "Landmark sets the teacher renders for training.")
-_HELDOUT = flags.DEFINE_integer("heldout_size", 64, "Held-out landmark sets (evaluation only).")
-_MIX = flags.DEFINE_list("track_mix", ["0.5", "0.35", "0.15"], "Shares of own-motion, "
+_STEPS = flags.DEFINE_integer("steps", _D("steps"), "Student updates.")
+_BATCH = flags.DEFINE_integer("batch_size", _D("batch_size"), "Landmark images per update.")
+_LR = flags.DEFINE_float("learning_rate", _D("learning_rate"),
+                         "Initial Adam rate (cosine decay to 1%).")
+_POOL = flags.DEFINE_integer("pool_size", _D("pool_size"),
+                             "Landmark sets the teacher renders for training.")
+_HELDOUT = flags.DEFINE_integer("heldout_size", _D("heldout_size"),
+                                "Held-out landmark sets (evaluation only).")
+_MIX = flags.DEFINE_list("track_mix", [str(v) for v in _D("track_mix")], "Shares of own-motion, "
                          "relative-driver and absolute-driver tracks.")
-_JITTER = flags.DEFINE_float("jitter", 0.02, "Largest per-frame landmark noise of a track, in "
+_JITTER = flags.DEFINE_float("jitter", _D("jitter"),
+                             "Largest per-frame landmark noise of a track, in "
                              "inter-ocular distances (a detector's jitter on real videos).")
 _DRIVERS = flags.DEFINE_list("drivers", [], "Driving videos whose (retargeted) tracks join the "
                              "training set; their last fifth is held out.")
-_PERCEPTUAL = flags.DEFINE_enum("perceptual", "vgg19", ["vgg19", "random_vgg19", "none"],
+_PERCEPTUAL = flags.DEFINE_enum("perceptual", _D("perceptual"), ["vgg19", "random_vgg19", "none"],
                                 "Perceptual-feature loss: VGG19 from --vgg19_weights, or a "
                                 "smoke-test stand-in.")
-_WEIGHT_PIXEL = flags.DEFINE_float("weight_pixel_l1", 1.0, "Weight of the pixel L1.")
-_WEIGHT_PERCEPTUAL = flags.DEFINE_float("weight_perceptual", 1e-2, "Weight of the VGG19 feature L1.")
+_WEIGHT_PIXEL = flags.DEFINE_float("weight_pixel_l1", _D("weight_pixel_l1"),
+                                   "Weight of the pixel L1.")
+_WEIGHT_PERCEPTUAL = flags.DEFINE_float("weight_perceptual", _D("weight_perceptual"),
+                                        "Weight of the VGG19 feature L1.")
 _VGG19 = flags.DEFINE_string("vgg19_weights", None, "Keras VGG19 no-top weights (perceptual loss).")
 _NAME = flags.DEFINE_string("name", None, "The person's name (default: the teacher's).")
-_LOG_EVERY = flags.DEFINE_integer("log_every", 50, "Steps between progress lines.")
-_EVAL_EVERY = flags.DEFINE_integer("eval_every", 500, "Steps between held-out evaluations.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of tracks, initialisation and batch order.")
+_LOG_EVERY = flags.DEFINE_integer("log_every", _D("log_every"), "Steps between progress lines.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", _D("eval_every"),
+                                   "Steps between held-out evaluations.")
+_SEED = flags.DEFINE_integer("seed", _D("seed"), "Seed of tracks, initialisation and batch order.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the student config and options, then exit.")
 
 

@@ -17,6 +17,7 @@ Example (a CPU smoke run without content-loss weights; never the real L_CNT):
 Several machines: set TF_CONFIG on each worker and pass --strategy=multi_worker (see README).
 """
 
+import functools
 import logging
 import sys
 
@@ -28,6 +29,10 @@ runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verb
 
 from tfhead import config as config_lib  # noqa: E402
 from tfhead import training  # noqa: E402
+from tfhead.meta_learning import MetaTrainOptions  # noqa: E402
+from tfhead_cli.common import default  # noqa: E402
+
+_D = functools.partial(default, MetaTrainOptions)  # flag defaults are the options' defaults
 
 _PRESET = flags.DEFINE_enum("preset", "small128", sorted(config_lib.PRESETS), "Model preset.")
 _SET = flags.DEFINE_multi_string(
@@ -36,8 +41,9 @@ _DATA = flags.DEFINE_string("data", None, "Folder written by train/preprocess.py
                             "its shard files).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder: config, checkpoints, TensorBoard. "
                                "Rerunning with the same folder resumes.")
-_STEPS = flags.DEFINE_integer("steps", 0, "Train until this many E+G iterations.")
-_EPOCHS = flags.DEFINE_float("epochs", 0.0, "Or: passes over the videos (used when --steps=0).")
+_STEPS = flags.DEFINE_integer("steps", _D("steps"), "Train until this many E+G iterations.")
+_EPOCHS = flags.DEFINE_float("epochs", _D("epochs"),
+                             "Or: passes over the videos (used when --steps=0).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Global batch size (overrides the preset).")
 _K = flags.DEFINE_integer("k_shots", None, "K frames per episode for E (overrides the preset).")
 _CONTENT = flags.DEFINE_enum(
@@ -48,16 +54,19 @@ _VGG19 = flags.DEFINE_string("vgg19_weights", None,
                              "Keras VGG19 no-top weights (.h5 / .weights.h5), ImageNet.")
 _VGGFACE = flags.DEFINE_string("vggface_weights", None,
                                "VGGFace weights in the Keras VGG16 layout (.h5 / .weights.h5).")
-_STRATEGY = flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+_STRATEGY = flags.DEFINE_enum("strategy", _D("strategy"), list(training.STRATEGIES),
                               "default (one device), mirrored (all GPUs of this machine), "
                               "multi_worker (TF_CONFIG).")
-_PRECISION = flags.DEFINE_enum("precision", "float32", list(training.PRECISIONS),
+_PRECISION = flags.DEFINE_enum("precision", _D("precision"), list(training.PRECISIONS),
                                "Compute precision of the networks.")
-_XLA = flags.DEFINE_bool("xla", False, "Compile the training step with XLA.")
-_CKPT_EVERY = flags.DEFINE_integer("checkpoint_every", 500, "Checkpoint every N steps.")
-_KEEP = flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
-_LOG_EVERY = flags.DEFINE_integer("log_every", 50, "Log and write scalars every N steps.")
-_IMAGE_EVERY = flags.DEFINE_integer("image_every", 500, "Image grid every N steps (0 = never).")
+_XLA = flags.DEFINE_bool("xla", _D("jit_compile"), "Compile the training step with XLA.")
+_CKPT_EVERY = flags.DEFINE_integer("checkpoint_every", _D("checkpoint_every"),
+                                   "Checkpoint every N steps.")
+_KEEP = flags.DEFINE_integer("keep_checkpoints", _D("keep_checkpoints"), "Checkpoints kept.")
+_LOG_EVERY = flags.DEFINE_integer("log_every", _D("log_every"),
+                                  "Log and write scalars every N steps.")
+_IMAGE_EVERY = flags.DEFINE_integer("image_every", _D("image_every"),
+                                    "Image grid every N steps (0 = never).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the resolved config and plan, then exit.")
 
 
