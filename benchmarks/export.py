@@ -24,10 +24,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
 import numpy as np
-
 from _timing import median_ms
+from absl import app, flags
 
 _PRESETS = flags.DEFINE_list("presets", ["small128", "paper256"], "Presets to measure.")
 _PERSON = flags.DEFINE_string("person", None, "Also measure this person checkpoint.")
@@ -68,8 +67,9 @@ def conv_rate(threads: int) -> float:
 
 def random_person(preset: str):
     from tfhead import config as config_lib
-    from tfhead import networks, synthetic
-    from tfhead.person import PersonGenerator, PersonModel
+    from tfhead.face import procedural
+    from tfhead.models import networks
+    from tfhead.models.person import PersonGenerator, PersonModel
 
     config = config_lib.get_preset(preset)
     generator = networks.Generator(**networks.generator_kwargs(config.model))
@@ -77,7 +77,7 @@ def random_person(preset: str):
     embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
     psi = generator.project(embedding.astype("float32"))[0]
     r = config.model.resolution
-    reference = synthetic.procedural_landmarks(synthetic.random_identity(0), r)
+    reference = procedural.procedural_landmarks(procedural.random_identity(0), r)
     return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), preset,
                        reference, "feed-forward")
 
@@ -85,8 +85,9 @@ def random_person(preset: str):
 def measure(model, label: str, runs: int, rates: dict) -> list[dict]:
     import tensorflow as tf
 
-    from tfhead import export, flops
+    from tfhead import export
     from tfhead.edge import Invoker
+    from tfhead.models import flops
 
     r = model.resolution
     serve = export.serving_function(model)
@@ -129,7 +130,7 @@ def main(argv):
     for preset in _PRESETS.value:
         rows += measure(random_person(preset), preset, _RUNS.value, rates)
     if _PERSON.value:
-        from tfhead.person import PersonModel
+        from tfhead.models.person import PersonModel
 
         rows += measure(PersonModel.load(_PERSON.value), os.path.basename(_PERSON.value),
                         _RUNS.value, rates)

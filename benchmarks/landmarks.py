@@ -9,7 +9,7 @@ then track); dlib runs on one core, so frames/s is per core. The error column is
 normalized error (inter-ocular) against the true warped landmarks.
 
 Preprocessing: a procedural corpus (`--videos` videos × 2 clips × 16 frames at 256²) through
-`tfhead.preprocess.run` with 1 and 2 worker processes, `--frames_per_video` frames per video at
+`tfhead.data.preprocess.run` with 1 and 2 worker processes, `--frames_per_video` frames per video at
 256², both stages, wall time including worker start-up (each spawned worker imports TensorFlow).
 """
 
@@ -20,10 +20,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
 import numpy as np
+from absl import app, flags
 
-from tfhead import datasets, landmarks, preprocess, synthetic
+from tfhead.data import corpora, preprocess
+from tfhead.face import landmarks, motion
 
 _FRAMES = flags.DEFINE_integer("frames", 100, "Frames of the landmark clip.")
 _VIDEOS = flags.DEFINE_integer("videos", 64, "Videos in the preprocessing corpus.")
@@ -41,8 +42,8 @@ def landmark_rates(num_frames: int):
     image = skimage.data.astronaut()
     detector = landmarks.LandmarkDetector()
     base = detector.detect(image).landmarks
-    track = synthetic.motion_track(base, num_frames, seed=0)
-    warper = synthetic.PhotoWarper(image, base)
+    track = motion.motion_track(base, num_frames, seed=0)
+    warper = motion.PhotoWarper(image, base)
     frames = [warper.warp(t) for t in track]
     rows = []
     start = time.perf_counter()
@@ -62,8 +63,8 @@ def preprocess_rates(videos: int, per_video: int):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "corpus")
-        datasets.make_procedural_corpus(root, persons=videos, videos_per_person=1,
-                                        clips_per_video=2, frames_per_clip=16, size=256)
+        corpora.make_procedural_corpus(root, persons=videos, videos_per_person=1,
+                                       clips_per_video=2, frames_per_clip=16, size=256)
         options = preprocess.PreprocessOptions(resolution=256, frames_per_video=per_video,
                                                videos_per_shard=4)
         for workers in (1, 2):

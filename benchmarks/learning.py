@@ -6,7 +6,7 @@
 Meta-learns the demo's model (`small128` layout at 16→128 channels, 128-d embedding, pixel-L1
 content loss: `tfhead.demo.DEMO_OVERRIDES`) on procedural identities for `--meta_steps` steps (the
 time is printed), then evaluates on procedural identities that never appear in meta-learning, with
-the self-reenactment protocol of `tfhead.evaluate` at K = 1 and 8:
+the self-reenactment protocol of `tfhead.evaluation.evaluate` at K = 1 and 8:
 
   (a) untrained      the same networks before any training, feed-forward (ψ = P ê)
   (b) feed-forward   the meta-learned model, ψ = P ê of the K shots
@@ -37,14 +37,14 @@ HIGHER_IS_BETTER = {"ssim": True, "psnr": True, "csim": True, "landmark_error": 
 
 def _records(root: str, first_identity: int, persons: int, videos: int, frames: int,
              resolution: int, min_frames: int) -> str:
-    from tfhead import datasets, preprocess
+    from tfhead.data import corpora, preprocess
 
     clips, records = os.path.join(root, "clips"), os.path.join(root, "records")
     if not os.path.isfile(os.path.join(records, "manifest.json")):
         if not os.path.isdir(clips):
-            datasets.make_procedural_corpus(clips + ".partial", persons=persons,
-                                            videos_per_person=videos, frames_per_clip=frames + 4,
-                                            size=192, first_identity=first_identity)
+            corpora.make_procedural_corpus(clips + ".partial", persons=persons,
+                                           videos_per_person=videos, frames_per_clip=frames + 4,
+                                           size=192, first_identity=first_identity)
             os.replace(clips + ".partial", clips)
         preprocess.run(clips, records, preprocess.PreprocessOptions(
             resolution=resolution, frames_per_video=frames, videos_per_shard=16,
@@ -58,7 +58,10 @@ def main(argv):
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     import keras
 
-    from tfhead import demo, evaluate, finetune, meta_learning, networks
+    from tfhead import demo
+    from tfhead.evaluation import evaluate
+    from tfhead.models import networks
+    from tfhead.training import meta_learning
 
     config = demo.demo_config()
     r = config.model.resolution
@@ -74,12 +77,12 @@ def main(argv):
         data=train, workdir=os.path.join(work, "meta"), steps=_META_STEPS.value, log_every=100,
         image_every=0, checkpoint_every=200))
     meta_seconds = time.monotonic() - start
-    meta = finetune.load_meta_model(os.path.join(work, "meta"))
+    meta = meta_learning.load_meta_model(os.path.join(work, "meta"))
 
     keras.utils.set_random_seed(0)
     num_videos = meta.discriminator.num_videos
-    untrained = finetune.MetaModel(config, *networks.build_networks(config.model, num_videos),
-                                   checkpoint="untrained")
+    untrained = meta_learning.MetaModel(config, *networks.build_networks(config.model, num_videos),
+                                        checkpoint="untrained")
     options = evaluate.EvalOptions(shots=SHOTS, targets=_TARGETS.value,
                                    finetune_steps=_FT_STEPS.value)
     rows = []

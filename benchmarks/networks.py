@@ -4,7 +4,7 @@
     python benchmarks/networks.py --presets=paper256 --runs=20
 
 GMACs are counted by TensorFlow's graph profiler on the frozen forward pass at batch 1
-(`tfhead.flops`); the embedder and discriminator are counted per frame. Latency is the median wall
+(`tfhead.models.flops`); the embedder and discriminator are counted per frame. Latency is the median wall
 time of the generator's forward pass (`tf.function`, batch 1, inference mode, embedding given) on
 this machine, after warm-up.
 """
@@ -15,13 +15,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
 import numpy as np
 import tensorflow as tf
+from absl import app, flags
 
 from tfhead import config as cfg
-from tfhead import flops
-from tfhead import networks
+from tfhead.models import flops, networks
 
 _PRESETS = flags.DEFINE_list("presets", ["tiny", "small128", "paper256"], "Presets to measure.")
 _RUNS = flags.DEFINE_integer("runs", 15, "Timed generator runs per preset (after 3 warm-up runs).")

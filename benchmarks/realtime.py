@@ -6,13 +6,13 @@ runner loop and the quality gap.
     python benchmarks/realtime.py --teacher=people/me --driver=talk.mp4 --vgg19_weights=vgg19.h5
 
 1. **Student.** The teacher (a fine-tuned person model) is distilled into the `edge` student at the
-   teacher's resolution with `tfhead.distill` (`--steps`, `--pool_size`; resumed from `--workdir`).
+   teacher's resolution with `tfhead.training.distill` (`--steps`, `--pool_size`; resumed from `--workdir`).
 2. **Cost and latency** (batch 1, median of `--runs` after warm-up, LiteRT + XNNPACK, 1 and 2
    threads, fp32 and int8 — the fastest quantized mode whose every op XNNPACK takes): the teacher
    and its student; and at 256², the paper-size person generator (`paper256`) and the `edge`
    student with random weights (latency does not depend on the values; no 256² teacher was
    trained here).
-3. **The whole runner loop** (`tfhead.reenact` with `tfhead.edge.EdgeModel`, exactly what
+3. **The whole runner loop** (`tfhead.animation.reenact` with `tfhead.edge.EdgeModel`, exactly what
    `tfhead-edge --benchmark` runs: decode, dlib landmarks with tracking, rasterize, generator,
    encode) on `--driver`, and the frame rate of rasterize + generator alone — the issue's
    target is ≥ 30 frames/s at 256² on two cores.
@@ -29,10 +29,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
 import numpy as np
-
 from _timing import median_ms
+from absl import app, flags
 
 _TEACHER = flags.DEFINE_string("teacher", "demo_out/astronaut_person",
                                "Teacher person checkpoint (`make demo` writes the default).")
@@ -68,8 +67,9 @@ def random_models(reference_128):
     import keras
 
     from tfhead import config as config_lib
-    from tfhead import networks
-    from tfhead.person import PersonGenerator, PersonModel
+    from tfhead.models import networks
+    from tfhead.models.person import PersonGenerator, PersonModel
+    from tfhead.models.student import StudentGenerator
 
     keras.utils.set_random_seed(0)
     reference = np.asarray(reference_128, np.float32) * 2.0    # the same face in a 256² crop
@@ -81,7 +81,7 @@ def random_models(reference_128):
     teacher = PersonModel(paper, PersonGenerator.from_meta_generator(generator, psi), "paper256",
                           reference, "feed-forward")
     edge = config_lib.get_student_preset("edge")
-    student = networks.StudentGenerator(**edge.generator_kwargs())
+    student = StudentGenerator(**edge.generator_kwargs())
     student.build()
     student_model = PersonModel(paper, student, "edge-random", reference, "student", {}, edge)
     return teacher, student_model
@@ -91,8 +91,9 @@ def time_model(model, label: str, driver: str | None, runs: int, modes=("fp32", 
     """Exports `model` in `modes` (parity measured, not enforced) and times each file."""
     import tensorflow as tf
 
-    from tfhead import export, flops
+    from tfhead import export
     from tfhead.edge import Invoker
+    from tfhead.models import flops
 
     r = model.resolution
     serve = export.serving_function(model)
@@ -122,15 +123,16 @@ def time_model(model, label: str, driver: str | None, runs: int, modes=("fp32", 
 
 def time_variants() -> None:
     from tfhead import config as config_lib
-    from tfhead import networks, synthetic
-    from tfhead.person import PersonModel
+    from tfhead.face import procedural
+    from tfhead.models.person import PersonModel
+    from tfhead.models.student import StudentGenerator
 
     paper = config_lib.get_preset("paper256")
-    reference = synthetic.procedural_landmarks(synthetic.random_identity(0), 256)
+    reference = procedural.procedural_landmarks(procedural.random_identity(0), 256)
     rows = []
     for label, overrides in VARIANTS.items():
         config = config_lib.get_student_preset("edge", overrides)
-        student = networks.StudentGenerator(**config.generator_kwargs())
+        student = StudentGenerator(**config.generator_kwargs())
         student.build()
         model = PersonModel(paper, student, label, reference, "student", {}, config)
         rows += time_model(model, label, None, _RUNS.value)[0]
@@ -147,7 +149,7 @@ def time_variants() -> None:
 def runner_loop(content: bytes, driver: str, detector, directory: str):
     """`tfhead-edge --benchmark` on `driver` (written to an mp4 like the tool does): frames/s of
     the whole loop and the stage medians."""
-    from tfhead import reenact
+    from tfhead.animation import reenact
     from tfhead.edge import EdgeModel
 
     model = EdgeModel(content, num_threads=2)
@@ -157,8 +159,10 @@ def runner_loop(content: bytes, driver: str, detector, directory: str):
 
 def quality(teacher, student, student_file: bytes, points: np.ndarray, detector) -> dict:
     """Student (Keras and TFLite) vs teacher on landmark sets `points` `[N, 68, 2]`."""
-    from tfhead import distill, landmark_image, metrics
     from tfhead.edge import EdgeModel
+    from tfhead.evaluation import metrics
+    from tfhead.face import landmark_image
+    from tfhead.training import distill
 
     r = teacher.resolution
     images = landmark_image.draw_batch(points, r)
@@ -181,7 +185,7 @@ def quality(teacher, student, student_file: bytes, points: np.ndarray, detector)
 
 def driver_points(model, driver: str, detector) -> np.ndarray:
     """The driving video's landmarks retargeted onto the person (relative motion)."""
-    from tfhead import driving
+    from tfhead.animation import driving
 
     source = driving.DrivingSource(driver, model.resolution, detector, redetect_every=1)
     mapper = driving.MotionMapper("relative", model.reference_landmarks, model.resolution)
@@ -196,8 +200,9 @@ def main(argv):
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     logging.getLogger("tfhead").setLevel(logging.INFO)
     from tfhead import config as config_lib
-    from tfhead import distill, landmarks
-    from tfhead.person import PersonModel
+    from tfhead.face import landmarks
+    from tfhead.models.person import PersonModel
+    from tfhead.training import distill
 
     if not os.path.isdir(_TEACHER.value):
         raise app.UsageError(f"No teacher at {_TEACHER.value}: run `make demo` first (it "

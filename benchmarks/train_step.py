@@ -35,7 +35,7 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
     import tensorflow as tf
 
     from tfhead import config as cfg
-    from tfhead import feature_networks, meta_learning
+    from tfhead.training import feature_networks, meta_learning
 
     config = cfg.get_preset(preset, {"train.content_loss": "random_vgg"})
     content = feature_networks.build_content_networks("random_vgg", config.model.resolution)

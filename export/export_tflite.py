@@ -56,7 +56,10 @@ def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # the converter's INFO chatter
-    from tfhead import driving, export, landmarks, outputs
+    from tfhead import export
+    from tfhead.animation import driving
+    from tfhead.face import landmarks
+    from tfhead.io import outputs
 
     _SOURCE.check_usage()
     if _CALIBRATION.value < 1 or _PARITY.value < 1 or _THREADS.value < 1:

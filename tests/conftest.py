@@ -45,14 +45,15 @@ def astronaut():
 def driver(tmp_path_factory, astronaut):
     """A real-photo warp of the astronaut (30 frames, 25 fps) with 3 blank frames in the middle,
     silent and with an audio track: {"silent": path, "audio": path}."""
-    from tfhead import datasets, landmarks
-    from tfhead import video as video_lib
+    from tfhead.data import corpora
+    from tfhead.face import landmarks
+    from tfhead.io import video as video_lib
 
     directory = tmp_path_factory.mktemp("driver")
     image = astronaut[0][1]
     points = landmarks.LandmarkDetector().detect(image).landmarks
     warped = str(directory / "warp.mp4")
-    datasets.make_photo_warp_clip(warped, image, points, 30, seed=3, amplitude=1.0)
+    corpora.make_photo_warp_clip(warped, image, points, 30, seed=3, amplitude=1.0)
     frames = list(video_lib.iter_frames(warped))
     for i in (12, 13, 14):
         frames[i] = np.zeros_like(frames[i])
@@ -75,8 +76,9 @@ def tiny_person(astronaut):
     import keras
 
     from tfhead import config as config_lib
-    from tfhead import finetune, landmarks, networks
-    from tfhead.person import PersonGenerator, PersonModel
+    from tfhead.face import landmarks, shots
+    from tfhead.models import networks
+    from tfhead.models.person import PersonGenerator, PersonModel
 
     keras.utils.set_random_seed(0)
     config = config_lib.get_preset("tiny")
@@ -84,7 +86,7 @@ def tiny_person(astronaut):
     generator.build()
     embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
     psi = generator.project(embedding.astype("float32"))[0]
-    frames = finetune.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
+    frames = shots.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
     return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
                        frames.landmarks[0], "feed-forward")
 
@@ -93,11 +95,12 @@ def tiny_person(astronaut):
 def meta_dir(tmp_path_factory):
     """A tiny meta-learning workdir (2 steps on 3 procedural identities, pixel L1)."""
     from tfhead import config as config_lib
-    from tfhead import datasets, meta_learning, preprocess
+    from tfhead.data import corpora, preprocess
+    from tfhead.training import meta_learning
 
     root = tmp_path_factory.mktemp("clips")
-    datasets.make_procedural_corpus(str(root), persons=3, videos_per_person=1, frames_per_clip=8,
-                                    size=160)
+    corpora.make_procedural_corpus(str(root), persons=3, videos_per_person=1, frames_per_clip=8,
+                                   size=160)
     records = str(tmp_path_factory.mktemp("records"))
     preprocess.run(str(root), records, preprocess.PreprocessOptions(
         resolution=64, frames_per_video=4, videos_per_shard=4), workers=1, progress_bar=False)

@@ -13,11 +13,14 @@ import numpy as np
 import pytest
 import skimage.data
 
-from tfhead import (animate, driving, export, fileio, finetune, landmarks, outputs, preprocess,
-                    runtime)
-from tfhead import video as video_lib
+from tfhead import export, runtime
+from tfhead.animation import driving, reenact
+from tfhead.data import preprocess
 from tfhead.edge import EdgeModel, ModelFileError
-from tfhead.person import PERSON_FILE, PersonCheckpointError, PersonModel
+from tfhead.face import landmarks, shots
+from tfhead.io import fileio, outputs
+from tfhead.io import video as video_lib
+from tfhead.models.person import PERSON_FILE, PersonCheckpointError, PersonModel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -167,13 +170,13 @@ def test_animation_refuses_its_driver_its_other_output_and_a_non_mp4(tiny_person
     clip.write_bytes(open(driver["silent"], "rb").read())
     before = clip.read_bytes()
     with pytest.raises(outputs.OutputPathError, match="is also the input --driver"):
-        animate.animate(tiny_person, str(clip), str(clip))
+        reenact.reenact(tiny_person, str(clip), str(clip))
     assert clip.read_bytes() == before
     same = str(tmp_path / "out.mp4")
     with pytest.raises(outputs.OutputPathError, match="are the same file"):
-        animate.animate(tiny_person, str(clip), same, animate.AnimateOptions(side_by_side=same))
+        reenact.reenact(tiny_person, str(clip), same, reenact.ReenactOptions(side_by_side=same))
     with pytest.raises(outputs.OutputPathError, match="must end in .mp4"):
-        animate.animate(tiny_person, str(clip), str(tmp_path / "out.avi"))
+        reenact.reenact(tiny_person, str(clip), str(tmp_path / "out.avi"))
     assert sorted(os.listdir(tmp_path)) == ["talk.mp4"]
 
 
@@ -305,12 +308,12 @@ def test_a_driver_with_no_face_fails_early_and_writes_nothing(tiny_person, facel
                                                               tmp_path):
     out = tmp_path / "out.mp4"
     with pytest.raises(driving.DrivingError, match="no face in 16 of its first 16 frames"):
-        animate.animate(tiny_person, faceless_video, str(out))
+        reenact.reenact(tiny_person, faceless_video, str(out))
     assert not out.exists() and not os.listdir(tmp_path)
     # With the share turned off, one face is still needed.
     with pytest.raises(driving.DrivingError, match="no face in any of its 30 frames"):
-        animate.animate(tiny_person, faceless_video, str(out),
-                        animate.AnimateOptions(min_face_fraction=0.0))
+        reenact.reenact(tiny_person, faceless_video, str(out),
+                        reenact.ReenactOptions(min_face_fraction=0.0))
     assert not out.exists()
 
 
@@ -319,11 +322,11 @@ def test_a_driver_below_the_face_share_fails_at_the_end_and_writes_nothing(
     # The fixture driver shows a face in 27 of its 30 frames.
     out = tmp_path / "out.mp4"
     with pytest.raises(driving.DrivingError, match="--min_face_fraction"):
-        animate.animate(tiny_person, driver["silent"], str(out),
-                        animate.AnimateOptions(min_face_fraction=0.95))
+        reenact.reenact(tiny_person, driver["silent"], str(out),
+                        reenact.ReenactOptions(min_face_fraction=0.95))
     assert not out.exists()
-    report = animate.animate(tiny_person, driver["silent"], str(out),
-                             animate.AnimateOptions(min_face_fraction=0.9))
+    report = reenact.reenact(tiny_person, driver["silent"], str(out),
+                             reenact.ReenactOptions(min_face_fraction=0.9))
     assert report.frames == 30 and out.exists()
 
 
@@ -337,7 +340,7 @@ def test_the_runner_cli_fails_on_a_faceless_driver(tflite, faceless_video, tmp_p
 
 def test_an_image_as_the_driver_is_refused(tiny_person, photo, tmp_path):
     with pytest.raises(driving.DrivingError, match="still image, not a video"):
-        animate.animate(tiny_person, photo, str(tmp_path / "out.mp4"))
+        reenact.reenact(tiny_person, photo, str(tmp_path / "out.mp4"))
     assert not os.listdir(tmp_path)
     renamed = tmp_path / "photo.mp4"  # judged by content, not by name
     renamed.write_bytes(open(photo, "rb").read())
@@ -366,7 +369,7 @@ def test_finetuning_from_a_video_drops_frames_where_the_face_leaves_and_says_so(
     frames = _moving_out_of_frame(image, None, offsets)
     path = str(tmp_path / "leaving.mp4")
     video_lib.write_video(path, frames, fps=25.0)
-    person = finetune.load_person([path], 64, detector, video_shots=5)
+    person = shots.load_person([path], 64, detector, video_shots=5)
     used = {int(s.rsplit("#", 1)[1]) for s in person.sources}
     dropped = {int(s.rsplit("#", 1)[1]): reason for s, reason in person.dropped}
     assert used == {0, 1}, person.report()
@@ -383,18 +386,18 @@ def test_a_photo_with_the_face_cut_by_the_border_is_refused():
     image = skimage.data.astronaut()
     points = landmarks.LandmarkDetector().detect(image).landmarks
     cut = image[:, int(points[:, 0].min()) + 30:]
-    with pytest.raises(finetune.PersonInputError, match="cut.png: the face is cut by the image"):
-        finetune.person_frames([("cut.png", cut)], 64, landmarks.LandmarkDetector())
+    with pytest.raises(shots.PersonInputError, match="cut.png: the face is cut by the image"):
+        shots.person_frames([("cut.png", cut)], 64, landmarks.LandmarkDetector())
 
 
 def test_shot_problem_rules():
     points = np.stack(np.meshgrid(np.linspace(100, 200, 17), np.linspace(100, 200, 4)),
                       -1).reshape(-1, 2)[:68]
-    assert finetune.shot_problem((400, 400), points) is None
-    assert "3 of 68 landmarks" in finetune.shot_problem(
+    assert shots.shot_problem((400, 400), points) is None
+    assert "3 of 68 landmarks" in shots.shot_problem(
         (400, 400), np.concatenate([points[:65], [[-5, 150], [150, 402], [401, 150]]]))
     # All landmarks inside, but the crop box mostly outside: a face filling a tiny image.
-    assert "outside the image" in finetune.shot_problem((101, 101), points - 100)
+    assert "outside the image" in shots.shot_problem((101, 101), points - 100)
 
 
 def test_several_faces_are_named_and_one_can_be_chosen():
@@ -404,10 +407,10 @@ def test_several_faces_are_named_and_one_can_be_chosen():
     canvas[:small.shape[0], :small.shape[1]] = small            # left: the smaller face
     canvas[:, 600 - face.shape[1]:] = face                       # right: the larger face
     detector = landmarks.LandmarkDetector()
-    largest = finetune.person_frames([("two.png", canvas)], 64, detector)
+    largest = shots.person_frames([("two.png", canvas)], 64, detector)
     assert largest.notes == ["two.png: 2 faces found, used face 2 counted from the left "
                              "(the largest; --face=N picks another)"]
-    chosen = finetune.person_frames([("two.png", canvas)], 64, detector, face=1)
+    chosen = shots.person_frames([("two.png", canvas)], 64, detector, face=1)
     assert chosen.notes == ["two.png: 2 faces found, used face 1 counted from the left"]
     assert detector.detect(canvas, face=1).landmarks[:, 0].max() < 300
     assert detector.detect(canvas, face=2).landmarks[:, 0].min() > 300
@@ -453,8 +456,8 @@ def test_a_person_json_with_missing_keys_is_one_clear_error(tiny_person, tmp_pat
 def test_misleading_messages_now_say_what_is_wrong(tiny_person, driver, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
-    with pytest.raises(finetune.PersonInputError, match="is a folder"):
-        finetune.load_person([str(folder)], 64, landmarks.LandmarkDetector())
+    with pytest.raises(shots.PersonInputError, match="is a folder"):
+        shots.load_person([str(folder)], 64, landmarks.LandmarkDetector())
     with pytest.raises(driving.DrivingError, match="is a folder, not a video"):
         driving.check_source(str(folder))
     a_file = tmp_path / "videos.txt"
@@ -462,8 +465,8 @@ def test_misleading_messages_now_say_what_is_wrong(tiny_person, driver, tmp_path
     with pytest.raises(preprocess.PreprocessError, match="is a file; give the folder"):
         preprocess.discover(str(a_file))
     with pytest.raises(driving.DrivingError, match="past the driver's end: it has 30 frame"):
-        animate.animate(tiny_person, driver["silent"], str(tmp_path / "out.mp4"),
-                        animate.AnimateOptions(neutral_frame=500))
+        reenact.reenact(tiny_person, driver["silent"], str(tmp_path / "out.mp4"),
+                        reenact.ReenactOptions(neutral_frame=500))
     assert not (tmp_path / "out.mp4").exists()
 
 

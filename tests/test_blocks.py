@@ -2,8 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfhead import blocks
-from tfhead import layers as tfl
+from tfhead.models import blocks, layers
 
 
 def _top_singular_value(kernel):
@@ -12,7 +11,7 @@ def _top_singular_value(kernel):
 
 
 def test_spectral_norm_keeps_top_singular_value_near_one(rng):
-    conv = tfl.sn_conv2d(16, 3)
+    conv = layers.sn_conv2d(16, 3)
     x = rng.normal(size=(2, 8, 8, 8)).astype("float32")
     conv(x)  # build
     conv.kernel.assign(np.asarray(conv.kernel) * 5.0)  # σ well above 1
@@ -23,7 +22,7 @@ def test_spectral_norm_keeps_top_singular_value_near_one(rng):
 
 
 def test_inference_calls_leave_the_kernel_alone(rng):
-    dense = tfl.sn_dense(8)
+    dense = layers.sn_dense(8)
     x = rng.normal(size=(4, 5)).astype("float32")
     dense(x)
     before = np.asarray(dense.kernel).copy()
@@ -79,7 +78,17 @@ def test_self_attention_starts_as_identity_and_learns_a_gate(rng):
     assert y.shape == x.shape and np.abs(y - x).max() > 1e-3
 
 
-def test_blocks_serialize(rng):
-    block = blocks.ResidualBlock(8, resample="down", norm="instance", preactivation=False)
+@pytest.mark.parametrize("cls, args", [
+    (blocks.ResidualBlock, dict(filters=8, resample="down", norm="instance", preactivation=False,
+                                epsilon=1e-3, power_iterations=2)),
+    (blocks.SelfAttention, dict(power_iterations=3)),
+    (blocks.InvertedResidual, dict(filters=16, expansion=2, stride=2)),
+])
+def test_blocks_serialize_their_constructor_arguments(cls, args):
+    """get_config holds every constructor argument with its value (non-defaults chosen, so a
+    forgotten key or a default written instead of the attribute fails), and a round trip keeps it."""
+    block = cls(**args, name="block")
+    config = block.get_config()
+    assert {key: config[key] for key in args} == args
     clone = keras.layers.deserialize(keras.layers.serialize(block))
-    assert clone.get_config() == block.get_config()
+    assert type(clone) is cls and clone.get_config() == config

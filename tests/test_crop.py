@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from tfhead import crop, synthetic
+from tfhead.face import crop, procedural
 
 
 def _landmarks():
-    return synthetic.procedural_landmarks(synthetic.random_identity(1), 400, shift=(0.05, -0.02))
+    return procedural.procedural_landmarks(procedural.random_identity(1), 400, shift=(0.05, -0.02))
 
 
 def test_box_is_square_around_landmarks_with_margin():

@@ -13,10 +13,14 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as config_lib
-from tfhead import (animate, distill, export, feature_networks, flops, landmark_image, landmarks,
-                    networks, objectives, retarget)
+from tfhead import export
+from tfhead.animation import reenact
 from tfhead.edge import EdgeModel, model_file
-from tfhead.person import PersonModel, render_frames
+from tfhead.face import landmark_image, landmarks, retarget
+from tfhead.models import flops
+from tfhead.models.person import PersonModel, render_frames
+from tfhead.models.student import StudentGenerator
+from tfhead.training import distill, feature_networks, objectives
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -49,12 +53,12 @@ def distilled(teacher, tmp_path_factory):
 def test_student_preset_parameter_counts_and_cost_are_pinned():
     edge = config_lib.get_student_preset("edge")
     assert edge.resolution == 256
-    student = networks.StudentGenerator(**edge.generator_kwargs())
+    student = StudentGenerator(**edge.generator_kwargs())
     student.build()
     assert student.count_params() == 4_244_795
     macs = flops.count_macs(lambda x: student(x), [tf.TensorSpec([1, 256, 256, 3])])
     assert 1.55e9 < macs < 1.60e9, macs   # 1.577 GMAC: "a few GMACs" (paper256's G: ~33)
-    tiny = networks.StudentGenerator(**TINY.generator_kwargs())
+    tiny = StudentGenerator(**TINY.generator_kwargs())
     tiny.build()
     assert tiny.count_params() == 20_675
 
@@ -62,12 +66,12 @@ def test_student_preset_parameter_counts_and_cost_are_pinned():
 @pytest.mark.parametrize("resolution", [64, 128])
 def test_student_maps_landmark_images_to_frames_in_range(resolution):
     config = TINY.override({"resolution": resolution})
-    student = networks.StudentGenerator(**config.generator_kwargs())
+    student = StudentGenerator(**config.generator_kwargs())
     x = tf.random.uniform([2, resolution, resolution, 3], -1, 1)
     y = student(x)
     assert y.shape == (2, resolution, resolution, 3)
     assert float(tf.reduce_max(tf.abs(y))) <= 1.0
-    rebuilt = networks.StudentGenerator.from_config(student.get_config())
+    rebuilt = StudentGenerator.from_config(student.get_config())
     rebuilt.build()
     rebuilt.set_weights(student.get_weights())
     np.testing.assert_array_equal(rebuilt(x), y)
@@ -154,7 +158,7 @@ def test_short_distillation_lowers_the_student_teacher_error(teacher, distilled)
     images = landmark_image.draw_batch(points, 64)
     target = teacher.render(images)
     keras.utils.set_random_seed(0)
-    untrained = networks.StudentGenerator(**model.student.generator_kwargs())
+    untrained = StudentGenerator(**model.student.generator_kwargs())
     untrained.build()
     before = distill.compare(render_frames(untrained, images), target)
     after = distill.compare(model.render(images), target)
@@ -180,8 +184,8 @@ def test_student_checkpoint_round_trips(distilled, tmp_path, driver):
     with pytest.raises(distill.DistillError, match="already a student"):
         distill.distill(loaded, str(tmp_path / "w"), quick_options())
     # tfhead-animate's library takes it like any person model.
-    report = animate.animate(loaded, driver["silent"], str(tmp_path / "a.mp4"),
-                             animate.AnimateOptions(max_frames=6))
+    report = reenact.reenact(loaded, driver["silent"], str(tmp_path / "a.mp4"),
+                             reenact.ReenactOptions(max_frames=6))
     assert report.frames == 6 and os.path.getsize(tmp_path / "a.mp4") > 0
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from tfhead import config as config_lib
-from tfhead import datasets, evaluate, finetune, meta_learning, preprocess
+from tfhead.data import corpora, preprocess
+from tfhead.evaluation import evaluate
+from tfhead.training import meta_learning
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,8 +28,8 @@ def test_split_puts_targets_last_and_shots_before_them():
 
 def _records(root, first_identity, persons, frames):
     clips = root / "clips"
-    datasets.make_procedural_corpus(str(clips), persons=persons, frames_per_clip=frames + 2,
-                                    size=160, first_identity=first_identity)
+    corpora.make_procedural_corpus(str(clips), persons=persons, frames_per_clip=frames + 2,
+                                   size=160, first_identity=first_identity)
     out = str(root / "records")
     preprocess.run(str(clips), out, preprocess.PreprocessOptions(
         resolution=64, frames_per_video=frames, videos_per_shard=4), workers=1, progress_bar=False)
@@ -47,7 +49,7 @@ def setup(tmp_path_factory):
 
 
 def test_evaluation_gives_every_metric_for_every_mode_and_k(setup):
-    meta = finetune.load_meta_model(setup["meta"])
+    meta = meta_learning.load_meta_model(setup["meta"])
     options = evaluate.EvalOptions(shots=(1, 2), targets=3, finetune_steps=2)
     result = evaluate.evaluate(meta, setup["held_out"], options)
     assert result.videos == 2 and not result.skipped
@@ -66,7 +68,7 @@ def test_evaluation_gives_every_metric_for_every_mode_and_k(setup):
 
 
 def test_videos_too_short_for_the_protocol_are_refused(setup):
-    meta = finetune.load_meta_model(setup["meta"])
+    meta = meta_learning.load_meta_model(setup["meta"])
     with pytest.raises(evaluate.EvaluationError, match="No video"):
         evaluate.evaluate(meta, setup["held_out"], evaluate.EvalOptions(shots=(8,), targets=3,
                                                                         modes=("feed-forward",)))

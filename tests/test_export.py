@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhead import export, landmark_image, reenact
-from tfhead import video as video_lib
+from tfhead import export
+from tfhead.animation import reenact
 from tfhead.edge import EdgeModel, Invoker, ModelFileError, model_file, undelegated_ops
+from tfhead.face import landmark_image
+from tfhead.io import video as video_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -118,7 +120,7 @@ def test_ops_outside_the_cpu_delegate_are_listed():
 def test_downsampling_stays_in_the_delegate_at_paper_widths(mode, rng):
     """At 512 channels: an int8 AVERAGE_POOL_2D, or a 2×2 depthwise convolution whose kernel the
     dynamic-range quantizer turns int8, each fell out of XNNPACK; `downsample_avg_2x` does not."""
-    from tfhead import ops as tfops
+    from tfhead.models import ops as tfops
 
     w1 = tf.constant(rng.normal(size=(3, 3, 3, 512)).astype("float32") * 0.1)
     w2 = tf.constant(rng.normal(size=(3, 3, 512, 8)).astype("float32") * 0.05)

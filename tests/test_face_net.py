@@ -1,4 +1,4 @@
-"""tfhead.face_net: dlib's face-recognition ResNet read into Keras reproduces dlib's descriptors."""
+"""tfhead.training.face_net: dlib's face-recognition ResNet read into Keras reproduces dlib's descriptors."""
 
 import re
 import shutil
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from tfhead import face_net
+from tfhead.training import face_net
 
 VARIANTS = ("astronaut", "flipped", "rescaled", "painting")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras.src.legacy.saving import legacy_h5_format
 
-from tfhead import feature_networks as fn
+from tfhead.training import feature_networks as fn
 
 
 def _write_legacy_h5(model, path):

@@ -10,9 +10,11 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from tfhead import (animate, driving, finetune, landmark_image, landmarks, retarget, synthetic)
-from tfhead import video as video_lib
-from tfhead.person import PersonCheckpointError, PersonModel
+from tfhead.animation import driving, reenact
+from tfhead.face import landmark_image, landmarks, procedural, retarget, shots
+from tfhead.io import video as video_lib
+from tfhead.models.person import PersonCheckpointError, PersonModel
+from tfhead.training import finetune, meta_learning
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Retargeting (NumPy only).
 
 def face(identity_seed, **motion):
-    return synthetic.procedural_landmarks(synthetic.random_identity(identity_seed), 256, **motion)
+    return procedural.procedural_landmarks(procedural.random_identity(identity_seed), 256, **motion)
 
 
 def test_the_reference_frame_maps_to_the_source_exactly():
@@ -76,7 +78,7 @@ def test_motion_mapper_holds_the_last_landmarks_when_the_face_is_lost():
 
 @pytest.fixture(scope="module")
 def person_frames(astronaut):
-    return finetune.person_frames(astronaut, 64, landmarks.LandmarkDetector())
+    return shots.person_frames(astronaut, 64, landmarks.LandmarkDetector())
 
 
 def variables(model):
@@ -84,7 +86,7 @@ def variables(model):
 
 
 def test_a_finetuning_step_changes_g_and_psi_and_never_e_or_p(meta_dir, person_frames):
-    meta = finetune.load_meta_model(meta_dir)
+    meta = meta_learning.load_meta_model(meta_dir)
     embedder_before = variables(meta.embedder)
     projection_before = variables(meta.generator.projection)
     person = finetune.finetune(meta, person_frames, "astronaut", steps=0)
@@ -107,7 +109,7 @@ def test_a_finetuning_step_changes_g_and_psi_and_never_e_or_p(meta_dir, person_f
 
 
 def test_feed_forward_psi_is_p_of_the_mean_embedding(meta_dir, person_frames):
-    meta = finetune.load_meta_model(meta_dir)
+    meta = meta_learning.load_meta_model(meta_dir)
     model = finetune.feed_forward(meta, person_frames, "astronaut")
     expected = meta.generator.project(finetune.embed(meta, person_frames)[None])[0]
     np.testing.assert_allclose(model.generator.psi.numpy(), expected, rtol=1e-5, atol=1e-6)
@@ -117,13 +119,13 @@ def test_feed_forward_psi_is_p_of_the_mean_embedding(meta_dir, person_frames):
 
 
 def test_person_checkpoint_loads_alone_and_is_far_smaller(meta_dir, person_frames, tmp_path):
-    meta = finetune.load_meta_model(meta_dir)
+    meta = meta_learning.load_meta_model(meta_dir)
     tuned = finetune.finetune(meta, person_frames, "astronaut", steps=2)
     ff = finetune.feed_forward(meta, person_frames, "astronaut")
     path = tuned.save(str(tmp_path / "person"))
     drawn = person_frames.landmark_images
     # Loads in a fresh process that never sees the meta checkpoint.
-    code = ("import sys, numpy as np; from tfhead.person import PersonModel; "
+    code = ("import sys, numpy as np; from tfhead.models.person import PersonModel; "
             "m = PersonModel.load(sys.argv[1]); print(m.name, m.mode, m.resolution)")
     result = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
@@ -149,14 +151,14 @@ def test_broken_or_missing_checkpoints_fail_clearly(tmp_path, meta_dir):
     (tmp_path / "half" / "person.json").write_text("{}")
     with pytest.raises(PersonCheckpointError, match="generator.weights.h5 is missing"):
         PersonModel.load(str(tmp_path / "half"))
-    with pytest.raises(finetune.MetaCheckpointError, match="No meta-learning checkpoint"):
-        finetune.load_meta_model(str(tmp_path))
+    with pytest.raises(meta_learning.MetaCheckpointError, match="No meta-learning checkpoint"):
+        meta_learning.load_meta_model(str(tmp_path))
 
 
 def test_a_photo_without_a_face_is_named(meta_dir):
     blank = np.full((300, 300, 3), 128, np.uint8)
-    with pytest.raises(finetune.PersonInputError, match="wall.png: No face found"):
-        finetune.person_frames([("wall.png", blank)], 64, landmarks.LandmarkDetector())
+    with pytest.raises(shots.PersonInputError, match="wall.png: No face found"):
+        shots.person_frames([("wall.png", blank)], 64, landmarks.LandmarkDetector())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,14 +166,14 @@ def test_a_photo_without_a_face_is_named(meta_dir):
 
 @pytest.fixture(scope="module")
 def person_model(meta_dir, person_frames):
-    return finetune.feed_forward(finetune.load_meta_model(meta_dir), person_frames, "astronaut")
+    return finetune.feed_forward(meta_learning.load_meta_model(meta_dir), person_frames, "astronaut")
 
 
 def test_animation_writes_a_readable_h264_with_audio_and_side_by_side(person_model, driver,
                                                                       tmp_path):
     out, side = str(tmp_path / "out.mp4"), str(tmp_path / "sbs.mp4")
-    report = animate.animate(person_model, driver["audio"], out,
-                             animate.AnimateOptions(side_by_side=side, batch_size=4))
+    report = reenact.reenact(person_model, driver["audio"], out,
+                             reenact.ReenactOptions(side_by_side=side, batch_size=4))
     assert report.frames == 30 and report.audio
     assert report.frames_held >= 3  # the blank frames held the last landmarks
     info = video_lib.probe(out)
@@ -182,14 +184,14 @@ def test_animation_writes_a_readable_h264_with_audio_and_side_by_side(person_mod
     codec = subprocess.run([video_lib.ffmpeg_executable(), "-hide_banner", "-i", out],
                            capture_output=True, text=True).stderr
     assert "Video: h264" in codec
-    assert set(report.median_ms) == set(animate.STAGES)
+    assert set(report.median_ms) == set(reenact.STAGES)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
 
 
 def test_a_silent_driver_gives_a_silent_video_in_absolute_mode(person_model, driver, tmp_path):
     out = str(tmp_path / "out.mp4")
-    report = animate.animate(person_model, driver["silent"], out,
-                             animate.AnimateOptions(motion="absolute", max_frames=10))
+    report = reenact.reenact(person_model, driver["silent"], out,
+                             reenact.ReenactOptions(motion="absolute", max_frames=10))
     assert report.frames == 10 and not report.audio and not video_lib.has_audio(out)
 
 
@@ -197,7 +199,7 @@ def test_a_corrupt_driving_video_fails_clearly_and_writes_nothing(person_model, 
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all" * 100)
     with pytest.raises(driving.DrivingError, match="Unreadable video"):
-        animate.animate(person_model, str(bad), str(tmp_path / "out.mp4"))
+        reenact.reenact(person_model, str(bad), str(tmp_path / "out.mp4"))
     assert not (tmp_path / "out.mp4").exists()
 
 

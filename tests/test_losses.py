@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfhead import losses
+from tfhead.training import losses
 
 
 def test_hinge_discriminator_loss():

@@ -1,5 +1,6 @@
 """Meta-learning: which variables each step trains, sparse W, resumption, distribution, the CLI."""
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as config_lib
-from tfhead import datasets, feature_networks, losses, meta_learning, training
+from tfhead.data import corpora
+from tfhead.training import distribute, feature_networks, loop, losses, meta_learning
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_VIDEOS = 6
@@ -148,13 +150,13 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device():
 
 def test_batch_must_split_over_replicas():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with pytest.raises(training.TrainingError, match="multiple of the 2 replicas"):
+    with pytest.raises(loop.TrainingError, match="multiple of the 2 replicas"):
         meta_learning.MetaLearner(tiny_config(**{"train.batch_size": 3}), NUM_VIDEOS, strategy)
 
 
 def test_bfloat16_and_xla_steps_run():
     config = tiny_config()
-    with training.precision_policy("mixed_bfloat16"):
+    with distribute.precision_policy("mixed_bfloat16"):
         learner = meta_learning.MetaLearner(config, NUM_VIDEOS)
     assert learner.generator.compute_dtype == "bfloat16"
     assert all(np.isfinite(float(v)) for v in learner.train_step(random_batch(config)).values())
@@ -178,8 +180,8 @@ def run_module(script, *args, check=True, **kwargs):
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
-    datasets.make_procedural_corpus(str(root), persons=3, videos_per_person=2, frames_per_clip=10,
-                                    size=160)
+    corpora.make_procedural_corpus(str(root), persons=3, videos_per_person=2, frames_per_clip=10,
+                                   size=160)
     out = tmp_path_factory.mktemp("records")
     run_module("train/preprocess.py", f"--input={root}", f"--out={out}", "--resolution=64",
                "--frames_per_video=6", "--videos_per_shard=2", "--no_progress_bar")
@@ -192,11 +194,16 @@ def options(records, workdir, steps, **kwargs):
         checkpoint_every=kwargs.pop("checkpoint_every", 2), **kwargs)
 
 
-def generator_weights(workdir):
-    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
-    names = sorted(n for n in reader.get_variable_to_shape_map()
-                   if n.startswith("generator/") and "OPTIMIZER" not in n)
-    return {n: reader.get_tensor(n) for n in names}
+def all_variables(embedder, generator, discriminator):
+    """Every variable of E, G and D (spectral-norm vectors included), in construction order."""
+    return {f"{i:03d} {v.name}": v.numpy()
+            for i, v in enumerate(v for n in (embedder, generator, discriminator)
+                                  for v in n.variables)}
+
+
+def model_variables(workdir):
+    meta = meta_learning.load_meta_model(str(workdir))
+    return all_variables(meta.embedder, meta.generator, meta.discriminator)
 
 
 def test_two_steps_restart_two_steps_equals_four(records, tmp_path):
@@ -205,10 +212,18 @@ def test_two_steps_restart_two_steps_equals_four(records, tmp_path):
     meta_learning.train(config, options(records, tmp_path / "b", 2))
     resumed = meta_learning.train(config, options(records, tmp_path / "b", 4))
     assert straight.step == resumed.step == 4
-    a, b = generator_weights(tmp_path / "a"), generator_weights(tmp_path / "b")
-    assert len(a) > 10 and a.keys() == b.keys()
+    a, b = model_variables(tmp_path / "a"), model_variables(tmp_path / "b")
+    kernels = [name for name in a if name.endswith("kernel")]
+    assert a.keys() == b.keys() and len(kernels) > 30
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    # ...and they are trained weights, not the (seeded, equal) initial ones.
+    num_videos = json.load(open(tmp_path / "a" / "data.json"))["num_videos"]
+    fresh = meta_learning.MetaLearner(config, num_videos)
+    initial = list(all_variables(fresh.embedder, fresh.generator, fresh.discriminator).values())
+    moved = [k for i, k in enumerate(a) if k in kernels
+             and np.abs(a[k] - initial[i]).max() > 1e-6]
+    assert len(moved) > len(kernels) // 2, moved
     for key, value in straight.metrics.items():
         assert resumed.metrics[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
 
@@ -217,7 +232,7 @@ def test_config_json_is_written_and_a_different_config_is_refused(records, tmp_p
     meta_learning.train(tiny_config(), options(records, tmp_path, 1))
     saved = config_lib.Config.from_json(open(tmp_path / "config.json").read())
     assert saved == tiny_config() and saved.train.content_loss == "pixel_l1"
-    with pytest.raises(training.TrainingError, match="another config.*train.d_steps"):
+    with pytest.raises(loop.TrainingError, match="another config.*train.d_steps"):
         meta_learning.train(tiny_config(**{"train.d_steps": 2}), options(records, tmp_path, 2))
 
 
@@ -225,7 +240,7 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(records, tmp_path, 
     meta_learning.train(tiny_config(), options(records, tmp_path, 2))
     monkeypatch.setattr(losses, "pixel_l1_loss", lambda real, fake: tf.fill(
         [tf.shape(real)[0]], float("nan")))
-    with pytest.raises(training.TrainingDivergedError, match="step 3.*loss/g/pixel_l1.*step 2"):
+    with pytest.raises(loop.TrainingDivergedError, match="step 3.*loss/g/pixel_l1.*step 2"):
         meta_learning.train(tiny_config(), options(records, tmp_path, 5))
     assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-2")
 
@@ -238,7 +253,7 @@ def test_missing_weights_name_the_flag(records, tmp_path):
 
 def test_data_at_another_resolution_is_refused(records, tmp_path):
     config = config_lib.get_preset("small128", {"train.content_loss": "pixel_l1"})
-    with pytest.raises(training.TrainingError, match="preprocessed at 64"):
+    with pytest.raises(loop.TrainingError, match="preprocessed at 64"):
         meta_learning.train(config, options(records, tmp_path, 1))
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from tfhead import landmarks, metrics, synthetic
+from tfhead.evaluation import metrics
+from tfhead.face import landmarks, motion, procedural
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +19,11 @@ def faces(astronaut, detector):
     landmarks known), and a procedural face with its exact landmarks."""
     image = astronaut[0][1]
     points = detector.detect(image).landmarks
-    track = synthetic.motion_track(points, 10, seed=1)
-    warped = synthetic.PhotoWarper(image, points).warp(track[5])
-    identity = synthetic.random_identity(3)
-    other_points = synthetic.procedural_landmarks(identity, 512)
-    other = synthetic.render_face(identity, other_points, 512)
+    track = motion.motion_track(points, 10, seed=1)
+    warped = motion.PhotoWarper(image, points).warp(track[5])
+    identity = procedural.random_identity(3)
+    other_points = procedural.procedural_landmarks(identity, 512)
+    other = procedural.render_face(identity, other_points, 512)
     return {"image": image, "points": points, "warped": warped, "warped_points": track[5],
             "other": other, "other_points": other_points}
 

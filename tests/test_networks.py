@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as cfg
-from tfhead import networks
+from tfhead.models import networks
 
 # Trainable parameters (embedder, generator, discriminator with num_videos=1; W adds
 # num_videos × embedding_dim). Listed in BUILD_NOTES.md; a change here is an architecture change.

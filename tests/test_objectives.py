@@ -1,4 +1,4 @@
-"""The objectives of the three loops (tfhead.objectives): each weight multiplies its own term,
+"""The objectives of the three loops (tfhead.training.objectives): each weight multiplies its own term,
 and the totals are the sums of the weighted terms — checked against terms computed here."""
 
 import dataclasses
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfhead import config as config_lib
-from tfhead import feature_networks, losses, objectives
+from tfhead.training import feature_networks, losses, objectives
 
 TRAIN = config_lib.get_preset("tiny").train
 

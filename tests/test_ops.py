@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfhead import ops as tfops
+from tfhead.models import ops as tfops
 
 
 def test_adain_sets_channel_mean_and_std(rng):

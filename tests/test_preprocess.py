@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhead import data, datasets, preprocess, records
-from tfhead import video as video_lib
+from tfhead.data import corpora, episodes, preprocess, records
+from tfhead.io import video as video_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO, "train", "preprocess.py")
@@ -29,8 +29,8 @@ def run_cli(input_dir, out_dir, *extra, check=True):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
-    datasets.make_procedural_corpus(str(root), persons=3, videos_per_person=2, clips_per_video=2,
-                                    frames_per_clip=8, size=192)
+    corpora.make_procedural_corpus(str(root), persons=3, videos_per_person=2, clips_per_video=2,
+                                   frames_per_clip=8, size=192)
     (root / "notes.txt").write_text("not a video")
     (root / "broken.mp4").write_text("this is text, not a video")
     clip = (root / "id00000" / "video00" / "clip00.mp4").read_bytes()
@@ -38,11 +38,12 @@ def corpus(tmp_path_factory):
     truncated.mkdir(parents=True)
     (truncated / "clip00.mp4").write_bytes(clip[:len(clip) // 2])
     import skimage.data
-    from tfhead import landmarks
+
+    from tfhead.face import landmarks
     photo = skimage.data.astronaut()
-    datasets.make_photo_warp_clip(str(root / "astronaut" / "video00" / "clip00.mp4"), photo,
-                                  landmarks.LandmarkDetector().detect(photo).landmarks,
-                                  num_frames=12, seed=1)
+    corpora.make_photo_warp_clip(str(root / "astronaut" / "video00" / "clip00.mp4"), photo,
+                                 landmarks.LandmarkDetector().detect(photo).landmarks,
+                                 num_frames=12, seed=1)
     blank = root / "id00008" / "video00"
     blank.mkdir(parents=True)
     video_lib.write_video(str(blank / "clip00.mp4"), np.full((8, 128, 128, 3), 90, np.uint8))
@@ -94,8 +95,8 @@ def test_records_hold_crops_landmarks_and_dense_indices(processed):
 def test_real_photo_warp_records_keep_true_geometry(corpus, processed):
     """The astronaut clip: stored landmarks mapped back through the stored crop box are within the
     landmark tolerance of the true warped landmarks of the same source frames."""
-    from tfhead import crop
     from tests.test_landmarks import MAX_NME, nme
+    from tfhead.face import crop
     out, _ = processed
     truth = np.load(os.path.join(corpus, "astronaut", "video00", "clip00.landmarks.npy"))
     for record in tf.data.TFRecordDataset(records.record_files(out)):
@@ -116,7 +117,7 @@ def test_real_photo_warp_records_keep_true_geometry(corpus, processed):
 # files from outside raced with the fast second stage.
 _KILL_AFTER_FIRST = """
 import os, runpy, signal, sys
-from tfhead import preprocess
+from tfhead.data import preprocess
 stage, cli = sys.argv[1], sys.argv[2]
 original = preprocess._Progress.__call__
 def progress(self, n):
@@ -166,7 +167,7 @@ def test_missing_input_fails_clearly(tmp_path):
 
 def test_episodes_never_put_the_target_among_the_k(processed):
     out, _ = processed
-    ds = data.episode_dataset(out, k_shots=4, batch_size=3, resolution=64, seed=3)
+    ds = episodes.episode_dataset(out, k_shots=4, batch_size=3, resolution=64, seed=3)
     for episode in ds.take(40):
         k = episode["frame_indices"].numpy()
         t = episode["target_index"].numpy()
@@ -181,9 +182,9 @@ def test_episodes_never_put_the_target_among_the_k(processed):
 
 
 def test_episode_landmark_images_match_the_rasterizer(processed):
-    from tfhead import landmark_image
+    from tfhead.face import landmark_image
     out, _ = processed
-    episode = next(iter(data.episode_dataset(out, 2, 1, 64, seed=0)))
+    episode = next(iter(episodes.episode_dataset(out, 2, 1, 64, seed=0)))
     expected = landmark_image.to_model_range(
         landmark_image.draw_landmarks(episode["target_landmarks"][0].numpy(), 64))
     np.testing.assert_array_equal(episode["target_landmark_image"][0].numpy(), expected)
@@ -193,7 +194,7 @@ def test_episodes_are_deterministic_per_seed(processed):
     out, _ = processed
 
     def draws(seed):
-        ds = data.episode_dataset(out, 2, 2, 64, seed=seed)
+        ds = episodes.episode_dataset(out, 2, 2, 64, seed=seed)
         return [np.concatenate([e["video_index"].numpy(), e["frame_indices"].numpy().ravel(),
                                 e["target_index"].numpy()]) for e in ds.take(6)]
 
@@ -207,8 +208,8 @@ def test_videos_too_short_for_an_episode_are_dropped(processed):
     # Every stored video has 6 frames: K = 6 leaves no target. The manifest shows it, so this
     # fails at once (a repeated empty epoch would otherwise spin forever).
     with pytest.raises(ValueError, match="7 frames an episode needs"):
-        data.episode_dataset(out, k_shots=6, batch_size=1, resolution=64, repeat=False)
-    assert sum(1 for _ in data.episode_dataset(out, 5, 1, 64, repeat=False)) == 7
+        episodes.episode_dataset(out, k_shots=6, batch_size=1, resolution=64, repeat=False)
+    assert sum(1 for _ in episodes.episode_dataset(out, 5, 1, 64, repeat=False)) == 7
 
 
 def test_a_resumed_stream_continues_exactly(processed):
@@ -220,24 +221,25 @@ def test_a_resumed_stream_continues_exactly(processed):
         return np.concatenate([e["video_index"].numpy(), e["frame_indices"].numpy().ravel(),
                                e["target_index"].numpy(), e["epoch"].numpy()])
 
-    full = [key(e) for e in data.episode_dataset(out, 2, 2, 64, seed=4).take(9)]
-    first = list(data.episode_dataset(out, 2, 2, 64, seed=4).take(5))
+    full = [key(e) for e in episodes.episode_dataset(out, 2, 2, 64, seed=4).take(9)]
+    first = list(episodes.episode_dataset(out, 2, 2, 64, seed=4).take(5))
     last = (int(first[-1]["epoch"][-1]), int(first[-1]["position"][-1]))
     assert last[0] == 1  # 10 episodes: the 5th batch is already in the second epoch
-    resumed = data.episode_dataset(out, 2, 2, 64, seed=4, start=(last[0], last[1] + 1)).take(4)
+    resumed = episodes.episode_dataset(out, 2, 2, 64, seed=4, start=(last[0], last[1] + 1)).take(4)
     got = [key(e) for e in first] + [key(e) for e in resumed]
     assert all((a == b).all() for a, b in zip(full, got)) and len(got) == 9
     np.testing.assert_array_equal(
         first[-1]["frames"].numpy(),
-        list(data.episode_dataset(out, 2, 2, 64, seed=4).take(5))[-1]["frames"].numpy())
+        list(episodes.episode_dataset(out, 2, 2, 64, seed=4).take(5))[-1]["frames"].numpy())
 
 
 def test_a_clip_that_decodes_only_partly_is_reported(tmp_path):
     """A truncated MJPG AVI opens and decodes its first half: the video is kept with the frames
     that decode, and the file is listed with how many sampled frames were lost."""
     import cv2
-    from tfhead import landmarks, synthetic
-    frames, _ = synthetic.procedural_clip(synthetic.random_identity(2), 20, 192, seed=2)
+
+    from tfhead.face import landmarks, procedural
+    frames, _ = procedural.procedural_clip(procedural.random_identity(2), 20, 192, seed=2)
     path = tmp_path / "person" / "video" / "clip.avi"
     path.parent.mkdir(parents=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (192, 192))

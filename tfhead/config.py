@@ -203,7 +203,7 @@ class StudentConfig:
     """Architecture of the real-time student generator (`networks.StudentGenerator`).
 
     Not part of the paper: a per-person U-Net of inverted residual blocks that a person model is
-    distilled into (`tfhead.distill`). Level i works at R/2^(i+1) with `channels[i]` channels.
+    distilled into (`tfhead.training.distill`). Level i works at R/2^(i+1) with `channels[i]` channels.
 
     Attributes:
       preset: The student preset it was made from.

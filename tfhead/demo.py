@@ -3,12 +3,12 @@
 No VoxCeleb2-trained weights exist here and nothing is downloaded, so the demo makes everything:
 
 1. a corpus of procedural talking heads (identities never used later), preprocessed like a real
-   corpus (`tfhead.preprocess`);
-2. a short meta-learning run on it (`tfhead.meta_learning`; pixel-L1 content loss, because the VGG
+   corpus (`tfhead.data.preprocess`);
+2. a short meta-learning run on it (`tfhead.training.meta_learning`; pixel-L1 content loss, because the VGG
    weights of the real L_CNT cannot be downloaded here);
-3. fine-tuning on one real photo, `skimage.data.astronaut()` (`tfhead.finetune`);
+3. fine-tuning on one real photo, `skimage.data.astronaut()` (`tfhead.training.finetune`);
 4. a driving clip of another procedural face, with an audio track;
-5. the animation, relative motion, and a side-by-side video (`tfhead.animate`);
+5. the animation, relative motion, and a side-by-side video (`tfhead.animation.reenact`);
 6. the person exported to TFLite in every mode (`tfhead.export`, calibrated and parity-checked on
    the driving clip; a mode outside its thresholds is reported and skipped) and the smallest file
    that passed — int8 so far — run on LiteRT (`tfhead.edge`), as a device would.
@@ -25,9 +25,11 @@ import logging
 import os
 import time
 
-
-from tfhead import __version__, fileio, outputs
+from tfhead import __version__
 from tfhead import config as config_lib
+from tfhead.face import shots
+from tfhead.io import fileio, outputs
+from tfhead.training import meta_learning
 
 log = logging.getLogger("tfhead")
 
@@ -64,10 +66,11 @@ def _stage(name: str):
 def write_driver(path: str, frames: int, seed: int) -> None:
     """A procedural face talking and turning (an identity the model never saw), with a tone as
     its audio track so that the output shows the audio is carried over."""
-    from tfhead import synthetic, video
+    from tfhead.face import procedural
+    from tfhead.io import video
 
-    clip, _ = synthetic.procedural_clip(synthetic.random_identity(10_000 + seed), frames, 256,
-                                        seed=seed)
+    clip, _ = procedural.procedural_clip(procedural.random_identity(10_000 + seed), frames, 256,
+                                         seed=seed)
     silent = path + ".silent.mp4"
     video.write_video(silent, clip, fps=25.0)
     video.add_tone(silent, path)
@@ -79,7 +82,7 @@ MARKER = "tfhead-demo.json"  # marks a folder as the demo's own (it is resumed, 
 
 def check_output(out_dir: str) -> str:
     """The demo's folder: new, empty, or a demo folder to resume — never a folder of anything
-    else (`tfhead.outputs`). Returns its absolute path; raises `outputs.OutputPathError`."""
+    else (`tfhead.io.outputs`). Returns its absolute path; raises `outputs.OutputPathError`."""
     return outputs.folder_output(
         out_dir, flag="--out_dir", kind="demo folder",
         is_ours=lambda p: (os.path.isfile(os.path.join(p, MARKER))
@@ -91,10 +94,13 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     import cv2
     import skimage.data
 
-    from tfhead import animate, datasets, export, finetune, landmarks, meta_learning, preprocess
-    from tfhead import reenact
+    from tfhead import export
+    from tfhead.animation import reenact
+    from tfhead.data import corpora, preprocess
     from tfhead.edge import EdgeModel
-    from tfhead.person import PersonModel
+    from tfhead.face import landmarks
+    from tfhead.models.person import PersonModel
+    from tfhead.training import finetune
 
     out = check_output(options.out_dir)
     work = os.path.join(out, "work")
@@ -109,8 +115,8 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     corpus, records = os.path.join(work, "corpus"), os.path.join(work, "records")
     if not os.path.isfile(os.path.join(records, "manifest.json")):
         if not os.path.isdir(corpus):
-            datasets.make_procedural_corpus(corpus + ".partial", persons=options.persons,
-                                            videos_per_person=2, frames_per_clip=24, size=192)
+            corpora.make_procedural_corpus(corpus + ".partial", persons=options.persons,
+                                           videos_per_person=2, frames_per_clip=24, size=192)
             os.replace(corpus + ".partial", corpus)
         preprocess.run(corpus, records, preprocess.PreprocessOptions(
             resolution=r, frames_per_video=12, videos_per_shard=16, min_frames=config.train.k_shots + 1),
@@ -130,8 +136,8 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     detector = landmarks.LandmarkDetector()
     person_dir = os.path.join(out, "astronaut_person")
     if not os.path.isfile(os.path.join(person_dir, "person.json")):
-        meta = finetune.load_meta_model(meta_dir)
-        person = finetune.load_person([photo], r, detector)
+        meta = meta_learning.load_meta_model(meta_dir)
+        person = shots.load_person([photo], r, detector)
         finetune.finetune(meta, person, "astronaut", options.finetune_steps,
                           seed=options.seed).save(person_dir)
     model = PersonModel.load(person_dir)
@@ -145,7 +151,7 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
 
     start = _stage("5/6 animation (relative motion) + side by side")
     result, side = os.path.join(out, "astronaut.mp4"), os.path.join(out, "astronaut_side_by_side.mp4")
-    report = animate.animate(model, driver, result, animate.AnimateOptions(side_by_side=side),
+    report = reenact.reenact(model, driver, result, reenact.ReenactOptions(side_by_side=side),
                              detector)
     timings["animate"] = time.monotonic() - start
 

@@ -38,14 +38,19 @@ from typing import Callable
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2,
+)
 
-from tfhead import errors
-from tfhead import __version__, driving, landmark_image, landmarks, metrics, outputs, synthetic
+from tfhead import __version__, errors
+from tfhead.animation import driving
 from tfhead.edge import model as edge_model
 from tfhead.edge import model_file
-from tfhead.fileio import tmp_name
-from tfhead.person import PersonModel
+from tfhead.evaluation import metrics
+from tfhead.face import landmark_image, landmarks, motion, procedural
+from tfhead.io import outputs
+from tfhead.io.fileio import tmp_name
+from tfhead.models.person import PersonModel
 
 log = logging.getLogger("tfhead")
 
@@ -134,7 +139,7 @@ def serving_function(model: PersonModel) -> tf.types.experimental.ConcreteFuncti
 def person_track_images(model: PersonModel, count: int, seed: int) -> np.ndarray:
     """`[count, R, R, 3]` uint8 landmark images of the person's own geometry in motion: mouth,
     blinks, head turns, roll, scale and drift around the reference landmarks."""
-    track = synthetic.motion_track(model.reference_landmarks, count, seed=seed)
+    track = motion.motion_track(model.reference_landmarks, count, seed=seed)
     return landmark_image.draw_batch(track, model.resolution)
 
 
@@ -159,8 +164,8 @@ def driver_images(model: PersonModel, driver: str, count: int,
 def random_face_images(resolution: int, count: int, seed: int) -> np.ndarray:
     """Landmark images of random procedural identities at random mouth/eye openings."""
     rng = np.random.default_rng(seed)
-    points = [synthetic.procedural_landmarks(synthetic.random_identity(int(rng.integers(1 << 30))),
-                                             resolution, mouth_open=float(rng.uniform(0, 1)),
+    points = [procedural.procedural_landmarks(procedural.random_identity(int(rng.integers(1 << 30))),
+                                              resolution, mouth_open=float(rng.uniform(0, 1)),
                                              eyes_open=float(rng.uniform(0.2, 1)))
               for _ in range(count)]
     return landmark_image.draw_batch(np.stack(points), resolution)
@@ -290,7 +295,7 @@ def metadata_for(model: PersonModel, quantization: str, invoker: edge_model.Invo
         "tfhead_version": __version__, "preset": model.preset, "resolution": r,
         "landmark_image_version": landmark_image.LANDMARK_IMAGE_VERSION,
         "input": tensor("landmark_image", invoker.input,
-                        "RGB landmark image (tfhead.landmark_image), uint8 / 127.5 - 1"),
+                        "RGB landmark image (tfhead.face.landmark_image), uint8 / 127.5 - 1"),
         "output": tensor("frame", invoker.output, "RGB frame, uint8 = (x + 1) * 127.5"),
         "person": model.name, "mode": model.mode, "quantization": quantization,
         "reference_landmarks": np.asarray(model.reference_landmarks).round(3).tolist(),
@@ -310,7 +315,7 @@ def is_tfhead_model_file(path: str) -> bool:
 
 
 def check_output(path: str, flag: str = "--out", inputs: outputs.Inputs | None = None) -> str:
-    """Checks a `.tflite` output path before any conversion (see `tfhead.outputs`): an existing
+    """Checks a `.tflite` output path before any conversion (see `tfhead.io.outputs`): an existing
     file is replaced only when tfhead exported it. Returns the absolute path."""
     return outputs.file_output(path, flag=flag, kind="tfhead .tflite model",
                                extensions=(".tflite",), inputs=inputs,

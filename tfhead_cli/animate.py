@@ -37,7 +37,8 @@ _BATCH = flags.DEFINE_integer("batch_size", 4, "Frames per generator call.", low
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import driving, landmarks, reenact
+    from tfhead.animation import driving, reenact
+    from tfhead.face import landmarks
 
     _DRIVING.check_usage()
     _SOURCE.check_usage()

@@ -5,7 +5,7 @@
   and `export/export_tflite.py`.
 * `DrivingFlags` — driving and output: `--driver`, `--out`, `--side_by_side`, `--display`, `--codec`,
   `--motion`, `--neutral_frame`, `--max_frames`, `--redetect_every`, `--min_face_fraction`. Used by
-  `tfhead-animate` and `tfhead-edge`; the defaults are `tfhead.reenact.ReenactOptions`'.
+  `tfhead-animate` and `tfhead-edge`; the defaults are `tfhead.animation.reenact.ReenactOptions`'.
 * `default(options_class, field)` — a flag's default read from the options dataclass it fills, so
   a default lives in one place.
 
@@ -62,24 +62,25 @@ class PersonFlags:
     def load(self, detector, program: str):
         """The person model: loaded from --person, or made feed-forward from --meta + --photos
         (the shots used and dropped are printed, prefixed with `program`)."""
-        from tfhead import finetune
-        from tfhead.person import PersonModel
+        from tfhead.face import shots
+        from tfhead.models.person import PersonModel
+        from tfhead.training import finetune, meta_learning
 
         if self.person.value:
             return PersonModel.load(self.person.value)
-        meta = finetune.load_meta_model(self.meta.value)
-        frames = finetune.load_person(self.photos.value, meta.config.model.resolution, detector,
-                                      face=self.face.value)
+        meta = meta_learning.load_meta_model(self.meta.value)
+        frames = shots.load_person(self.photos.value, meta.config.model.resolution, detector,
+                                   face=self.face.value)
         print(f"{program}: {frames.report()}")
         name = self.name.value or os.path.splitext(os.path.basename(self.photos.value[0]))[0]
         return finetune.feed_forward(meta, frames, name)
 
 
 class DrivingFlags:
-    """The driver, the outputs and how motion is mapped (the options of `tfhead.reenact`)."""
+    """The driver, the outputs and how motion is mapped (the options of `tfhead.animation.reenact`)."""
 
     def __init__(self):
-        from tfhead import reenact
+        from tfhead.animation import reenact
 
         self._options_class = reenact.ReenactOptions
         d = reenact.ReenactOptions()

@@ -34,8 +34,9 @@ _BENCHMARK = flags.DEFINE_bool("benchmark", False, "Print frames per second and 
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import driving, landmarks, reenact
+    from tfhead.animation import driving, reenact
     from tfhead.edge import EdgeModel, undelegated_ops
+    from tfhead.face import landmarks
     from tfhead.runtime import Interrupts
 
     _DRIVING.check_usage()

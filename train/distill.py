@@ -30,7 +30,7 @@ from tfhead import errors, runtime
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
 from tfhead import config as config_lib  # noqa: E402
-from tfhead.distill import DistillOptions  # noqa: E402
+from tfhead.training.distill import DistillOptions  # noqa: E402
 from tfhead_cli.common import default  # noqa: E402
 
 _D = functools.partial(default, DistillOptions)  # flag defaults are the options' defaults
@@ -79,8 +79,9 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the student config and opt
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import distill, outputs
-    from tfhead.person import PersonModel, check_output
+    from tfhead.io import outputs
+    from tfhead.models.person import PersonModel, check_output
+    from tfhead.training import distill
 
     workdir = _WORKDIR.value or f"{_OUT.value.rstrip('/')}.work"
     try:

@@ -75,7 +75,9 @@ def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
     from tfhead import config as config_lib
-    from tfhead import evaluate, feature_networks, finetune, fileio, metrics, outputs
+    from tfhead.evaluation import evaluate, metrics
+    from tfhead.io import fileio, outputs
+    from tfhead.training import feature_networks, meta_learning
 
     markdown = os.path.splitext(_OUT.value)[0] + ".md"
     try:  # the outputs first: a refused path costs a second, not the evaluation
@@ -101,7 +103,7 @@ def main(argv):
         raise app.UsageError(str(e)) from None
     try:
         inception = metrics.InceptionFeatures(_INCEPTION.value) if _FID.value else None
-        meta = finetune.load_meta_model(_META.value)
+        meta = meta_learning.load_meta_model(_META.value)
         overrides = config_lib.parse_overrides(_SET.value)
         if any(not k.startswith("train.") for k in overrides):
             raise config_lib.ConfigError("--set takes train.* overrides only.")

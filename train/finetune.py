@@ -50,7 +50,9 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the frame draws.")
 def main(argv):
     del argv
     logging.getLogger("tfhead").setLevel(logging.INFO)
-    from tfhead import feature_networks, finetune, landmarks, person as person_lib
+    from tfhead.face import landmarks, shots
+    from tfhead.models import person as person_lib
+    from tfhead.training import feature_networks, finetune, meta_learning
 
     try:
         # The output first: a refused path costs a second, not the fine-tuning.
@@ -62,10 +64,10 @@ def main(argv):
                                          "the meta-learned one).")
         if _D_STEPS.value is not None:
             overrides["train.d_steps"] = _D_STEPS.value
-        meta = finetune.load_meta_model(_META.value)
+        meta = meta_learning.load_meta_model(_META.value)
         config = meta.config.override(overrides)
-        person = finetune.load_person(_PHOTOS.value, config.model.resolution,
-                                      landmarks.LandmarkDetector(), _SHOTS.value, _FACE.value)
+        person = shots.load_person(_PHOTOS.value, config.model.resolution,
+                                   landmarks.LandmarkDetector(), _SHOTS.value, _FACE.value)
         print(f"finetune: {person.report()}")
         name = _NAME.value or os.path.splitext(os.path.basename(_PHOTOS.value[0]))[0]
         steps = config.train.finetune_steps if _STEPS.value is None else _STEPS.value

@@ -28,8 +28,8 @@ from tfhead import errors, runtime
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
 from tfhead import config as config_lib  # noqa: E402
-from tfhead import training  # noqa: E402
-from tfhead.meta_learning import MetaTrainOptions  # noqa: E402
+from tfhead.training import distribute, loop  # noqa: E402
+from tfhead.training.meta_learning import MetaTrainOptions  # noqa: E402
 from tfhead_cli.common import default  # noqa: E402
 
 _D = functools.partial(default, MetaTrainOptions)  # flag defaults are the options' defaults
@@ -54,10 +54,10 @@ _VGG19 = flags.DEFINE_string("vgg19_weights", None,
                              "Keras VGG19 no-top weights (.h5 / .weights.h5), ImageNet.")
 _VGGFACE = flags.DEFINE_string("vggface_weights", None,
                                "VGGFace weights in the Keras VGG16 layout (.h5 / .weights.h5).")
-_STRATEGY = flags.DEFINE_enum("strategy", _D("strategy"), list(training.STRATEGIES),
+_STRATEGY = flags.DEFINE_enum("strategy", _D("strategy"), list(distribute.STRATEGIES),
                               "default (one device), mirrored (all GPUs of this machine), "
                               "multi_worker (TF_CONFIG).")
-_PRECISION = flags.DEFINE_enum("precision", _D("precision"), list(training.PRECISIONS),
+_PRECISION = flags.DEFINE_enum("precision", _D("precision"), list(distribute.PRECISIONS),
                                "Compute precision of the networks.")
 _XLA = flags.DEFINE_bool("xla", _D("jit_compile"), "Compile the training step with XLA.")
 _CKPT_EVERY = flags.DEFINE_integer("checkpoint_every", _D("checkpoint_every"),
@@ -91,8 +91,8 @@ def main(argv):
                   f"strategy {_STRATEGY.value}, precision {_PRECISION.value}, xla {_XLA.value}")
             return
         if not _DATA.value or not _WORKDIR.value:
-            raise training.TrainingError("--data and --workdir are required (or pass --dry_run).")
-        from tfhead import meta_learning
+            raise loop.TrainingError("--data and --workdir are required (or pass --dry_run).")
+        from tfhead.training import meta_learning
 
         options = meta_learning.MetaTrainOptions(
             data=_DATA.value, workdir=_WORKDIR.value, steps=_STEPS.value, epochs=_EPOCHS.value,

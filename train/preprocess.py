@@ -23,7 +23,7 @@ from tfhead import errors, runtime
 # TensorFlow only for writing shards, imported there quietly (--verbosity=1 shows its lines).
 runtime.quiet_tensorflow(sys.argv, import_now=False)
 
-from tfhead import preprocess  # noqa: E402
+from tfhead.data import preprocess  # noqa: E402
 
 _INPUT = flags.DEFINE_string("input", None, "Folder of videos (VoxCeleb2 layout or flat).",
                              required=True)

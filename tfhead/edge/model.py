@@ -14,9 +14,10 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from tfhead import __version__, landmark_image
+from tfhead import __version__
 from tfhead.edge import model_file
 from tfhead.edge.model_file import ModelFileError
+from tfhead.face import landmark_image
 
 VALUE_RANGE = [-1.0, 1.0]
 

@@ -7,7 +7,7 @@ everything a device needs. Written by `tfhead.export`, read and checked by `Edge
     format, format_version      "tfhead-person-tflite", FORMAT_VERSION
     tfhead_version              the tfhead that exported it
     preset, resolution          the architecture preset and the side R of input and output
-    landmark_image_version      the rasterization the model was trained on (tfhead.landmark_image)
+    landmark_image_version      the rasterization the model was trained on (tfhead.face.landmark_image)
     input, output               name, shape [1, R, R, 3], dtype and value range ([-1, 1]: RGB
                                 uint8 / 127.5 - 1) of the landmark image and of the frame
     person, mode                the person's name; "fine-tuned", "feed-forward" or "student"

@@ -1,0 +1,2 @@
+"""Evaluation: image and identity metrics (`metrics`) and the paper's self-reenactment protocol
+(`evaluate`)."""
