@@ -179,13 +179,8 @@ def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions =
                 else:
                     model = finetune.feed_forward(meta, person, video["key"])
                 generated = model.render(drawn)
-                scores = per_frame.setdefault((mode, k), {m: [] for m in METRICS})
-                scores["ssim"] += metrics.ssim(generated, targets).tolist()
-                scores["psnr"] += metrics.psnr(generated, targets).tolist()
-                scores["csim"] += metrics.csim(identity.descriptors(generated, target_points),
-                                               real_identity).tolist()
-                scores["landmark_error"] += metrics.landmark_error(generated, target_points,
-                                                                   detector).tolist()
+                _score(per_frame.setdefault((mode, k), {m: [] for m in METRICS}), generated,
+                       targets, target_points, real_identity, identity, detector)
                 if inception is not None:
                     features.setdefault((mode, k), []).append(inception(generated))
         elapsed = time.monotonic() - start
@@ -195,8 +190,27 @@ def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions =
     if videos == 0:
         raise EvaluationError(f"No video of {records} has {max(options.shots)} + "
                               f"{options.targets} frames: {'; '.join(skipped[:3])}.")
+    rows = _summarize(per_frame, features,
+                      np.concatenate(real_features) if real_features else None)
+    return EvalResult(rows, videos, skipped, options, time.monotonic() - start)
+
+
+def _score(scores: dict[str, list[float]], generated: np.ndarray, targets: np.ndarray,
+           target_points: np.ndarray, real_identity: np.ndarray, identity: metrics.FaceIdentity,
+           detector: landmarks.LandmarkDetector) -> None:
+    """Appends the per-frame metrics of `generated` against `targets` to `scores`."""
+    scores["ssim"] += metrics.ssim(generated, targets).tolist()
+    scores["psnr"] += metrics.psnr(generated, targets).tolist()
+    scores["csim"] += metrics.csim(identity.descriptors(generated, target_points),
+                                   real_identity).tolist()
+    scores["landmark_error"] += metrics.landmark_error(generated, target_points,
+                                                       detector).tolist()
+
+
+def _summarize(per_frame: dict, features: dict, real: np.ndarray | None) -> list[dict]:
+    """One row per (mode, K): each metric's mean over the frames where it is defined, the frames
+    without a face, and FID when InceptionV3 features were collected."""
     rows = []
-    real = np.concatenate(real_features) if real_features else None
     for (mode, k), scores in per_frame.items():
         row = {"mode": mode, "shots": k, "frames": len(scores["ssim"])}
         for name in METRICS:
@@ -209,7 +223,7 @@ def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions =
                       if real is not None and len(real) >= 2 else None)
         rows.append(row)
     rows.sort(key=lambda row: (MODES.index(row["mode"]), row["shots"]))
-    return EvalResult(rows, videos, skipped, options, time.monotonic() - start)
+    return rows
 
 
 def markdown_table(result: EvalResult, paper: str | None = None) -> str:
