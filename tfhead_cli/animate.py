@@ -31,7 +31,8 @@ from tfhead_cli import common  # noqa: E402
 
 _SOURCE = common.PersonFlags()
 _DRIVING = common.DrivingFlags()
-_BATCH = flags.DEFINE_integer("batch_size", 4, "Frames per generator call.", lower_bound=1)
+_BATCH = flags.DEFINE_integer("batch_size", _DRIVING.default("batch_size"),
+                              "Frames per generator call.", lower_bound=1)
 
 
 def main(argv):

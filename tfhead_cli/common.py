@@ -111,6 +111,10 @@ class DrivingFlags:
             "than this share of its frames (nothing is written).", lower_bound=0.0,
             upper_bound=1.0)
 
+    def default(self, field: str):
+        """A default of `reenact.ReenactOptions` (for a flag the entry point defines itself)."""
+        return default(self._options_class, field)
+
     def check_usage(self) -> None:
         if not self.out.value and not self.display.value:
             raise app.UsageError("Give --out, --display, or both.")

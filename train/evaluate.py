@@ -17,6 +17,7 @@ Examples:
       --targets=2 --finetune_steps=5 --nofid     # a quick look, no weight files
 """
 
+import functools
 import json
 import logging
 import os
@@ -28,6 +29,10 @@ from tfhead import errors, runtime
 
 runtime.quiet_tensorflow(sys.argv)  # before anything imports TensorFlow (--verbosity=1 shows all)
 
+from tfhead.evaluation.evaluate import EvalOptions  # noqa: E402
+from tfhead_cli.common import default  # noqa: E402
+
+_D = functools.partial(default, EvalOptions)  # flag defaults are the options' defaults
 REPORT_HEADING = "Self-reenactment on "  # the markdown table's first words
 
 _META = flags.DEFINE_string("meta", None, "Meta-learning workdir (or a checkpoint prefix in it).",
@@ -36,9 +41,10 @@ _DATA = flags.DEFINE_string("data", None, "Held-out preprocessed folder (train/p
                             required=True)
 _OUT = flags.DEFINE_string("out", None, "JSON results; the markdown table goes beside it (.md).",
                            required=True)
-_SHOTS = flags.DEFINE_list("shots", ["1", "8", "32"], "K values.")
-_TARGETS = flags.DEFINE_integer("targets", 8, "Target frames per video (its last frames).")
-_MODES = flags.DEFINE_list("modes", ["feed-forward", "fine-tuned"], "feed-forward, fine-tuned.")
+_SHOTS = flags.DEFINE_list("shots", [str(k) for k in _D("shots")], "K values.")
+_TARGETS = flags.DEFINE_integer("targets", _D("targets"),
+                                "Target frames per video (its last frames).")
+_MODES = flags.DEFINE_list("modes", list(_D("modes")), "feed-forward, fine-tuned.")
 _FT_STEPS = flags.DEFINE_integer("finetune_steps", None,
                                  "Fine-tuning steps per video and K (default: the config's).")
 _MAX_VIDEOS = flags.DEFINE_integer("max_videos", None, "Evaluate at most this many videos.")
@@ -51,7 +57,7 @@ _SET = flags.DEFINE_multi_string("set", [], "train.* overrides for fine-tuning."
 _PAPER = flags.DEFINE_enum("paper", None, ["voxceleb1", "voxceleb2"],
                            "Put the paper's FID for this corpus beside ours (only when --data is "
                            "that corpus's test split, preprocessed the same way).")
-_SEED = flags.DEFINE_integer("seed", 0, "Fine-tuning seed.")
+_SEED = flags.DEFINE_integer("seed", _D("seed"), "Fine-tuning seed.")
 
 
 def _is_report(path: str) -> bool:

