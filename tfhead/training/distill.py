@@ -54,7 +54,7 @@ from tfhead.animation import driving
 from tfhead.config import StudentConfig
 from tfhead.evaluation import metrics
 from tfhead.face import landmark_image, landmarks, motion, procedural
-from tfhead.io import outputs
+from tfhead.io import fileio, outputs
 from tfhead.io.fileio import write_json_atomic
 from tfhead.models.person import PersonModel, render_frames
 from tfhead.models.student import StudentGenerator
@@ -308,7 +308,7 @@ class Pool:
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
-    tmp = path + ".partial.npy"
+    tmp = fileio.tmp_name(path)  # ends in .npy, so np.save keeps the name
     np.save(tmp, array)
     os.replace(tmp, path)
 
