@@ -89,10 +89,10 @@ def _check_inputs(path: str, flag: str, inputs: Inputs, folder: bool) -> None:
                 raise OutputPathError(
                     f"{flag}={path} is also the input {label}: an input is never overwritten. "
                     "Choose another output path.")
-            if folder and _inside(source, path):
+            if folder and os.path.exists(source) and _inside(source, path):
                 raise OutputPathError(
-                    f"{flag}={path} holds the input {label}={source}: writing there would "
-                    "replace it. Choose another output folder.")
+                    f"{flag}={path} holds the input {label}={source}: an input is never inside "
+                    "an output folder. Choose another output folder.")
 
 
 def check_location(path: str, flag: str) -> None:
