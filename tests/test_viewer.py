@@ -1,0 +1,151 @@
+"""The viewer's measurements (tfhead.evaluation.viewer) on known geometry, and the one-shot benchmark's
+talking schedule and warp baseline (benchmarks/one_shot.py)."""
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfhead.evaluation import viewer
+from tfhead.face import procedural
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def meter():
+    return viewer.ViewerMeter()
+
+
+@pytest.fixture(scope="module")
+def one_shot():
+    spec = importlib.util.spec_from_file_location(
+        "one_shot_benchmark", os.path.join(REPO, "benchmarks", "one_shot.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being made
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def talking_mouth():
+    """A procedural face (128², so the meter upscales it) whose mouth opens and closes."""
+    identity = procedural.random_identity(10_000)
+    opening = np.array([0.0, 0.3, 0.8, 1.2, 0.6, 0.1, 1.0, 0.4])
+    points = [procedural.procedural_landmarks(identity, 128, mouth_open=m) for m in opening]
+    frames = np.stack([procedural.render_face(identity, p, 128, seed=i)
+                       for i, p in enumerate(points)])
+    return frames, opening
+
+
+def test_geometry_of_the_three_series():
+    identity = procedural.random_identity(3)
+    closed = procedural.procedural_landmarks(identity, 256, mouth_open=0.0)
+    wide = procedural.procedural_landmarks(identity, 256, mouth_open=1.0)
+    shut = procedural.procedural_landmarks(identity, 256, eyes_open=0.0)
+    tilted = procedural.procedural_landmarks(identity, 256, roll=np.deg2rad(10))
+    assert viewer.mouth_ratio(wide) > viewer.mouth_ratio(closed) + 0.15
+    assert viewer.eye_aspect_ratio(shut) < 0.3 * viewer.eye_aspect_ratio(closed)
+    assert viewer.roll_degrees(closed) == pytest.approx(0.0, abs=1e-3)
+    # Image y points down: a clockwise-looking tilt of 10° reads as +10.
+    assert viewer.roll_degrees(tilted) == pytest.approx(10.0, abs=1e-3)
+    square = np.zeros((68, 2))
+    square[36:42] = [[0, 0], [1, -1], [2, -1], [3, 0], [2, 1], [1, 1]]
+    square[42:48] = square[36:42] + [10, 0]
+    assert viewer.eye_aspect_ratio(square) == pytest.approx(4 / 6)
+
+
+def test_pearson_is_nan_when_it_cannot_be_measured():
+    assert viewer.pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
+    assert viewer.pearson([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(viewer.pearson([1, 2], [1, 2]))                      # fewer than 3 frames
+    assert math.isnan(viewer.pearson([1, 2, np.nan, np.nan], [1, 2, 3, 4]))  # 2 paired frames
+    assert math.isnan(viewer.pearson([5, 5, 5, 5], [1, 2, 3, 4]))          # zero variance
+
+
+def test_upscale_only_small_frames():
+    small, scale = viewer.upscale(np.zeros((128, 96, 3), np.uint8))
+    assert scale == pytest.approx(256 / 96) and min(small.shape[:2]) >= 256
+    big = np.zeros((512, 512, 3), np.uint8)
+    same, scale = viewer.upscale(big)
+    assert same is big and scale == 1.0
+
+
+def test_identical_mouth_series_correlate_perfectly(meter, talking_mouth):
+    frames, opening = talking_mouth
+    measured = meter.measure(frames)
+    assert measured.found.all() and (measured.scale == 2.0).all()
+    # Landmarks come back in the 128² frame's pixels; the mouth series follows the opening.
+    assert measured.landmarks.max() < 128
+    assert viewer.pearson(measured.mouth, opening) > 0.95
+    numbers = meter.compare(frames[0], frames, frames)
+    assert numbers["face_found"] == 1.0 and numbers["same_person"] == 1.0
+    assert numbers["mouth_r"] == pytest.approx(1.0)
+
+
+def test_the_astronaut_is_found_and_is_herself(meter):
+    import skimage.data
+
+    photo = skimage.data.astronaut()
+    still = np.repeat(photo[None], 3, axis=0)
+    numbers = meter.compare(photo, still, still)
+    assert numbers["face_found"] == 1.0 and numbers["same_person"] == 1.0
+    # Identical frames have no variance: no correlation can be claimed.
+    assert all(math.isnan(numbers[k]) for k in ("mouth_r", "eyes_r", "roll_r"))
+    table = viewer.markdown_table([("still", numbers)])
+    assert table.splitlines()[0] == "| system | face found | same person | mouth r | eyes r | roll r |"
+    assert table.splitlines()[2] == "| still | 1.00 | 1.00 | n/a | n/a | n/a |"
+
+
+def test_noise_has_no_face_and_is_nobody(meter, talking_mouth):
+    noise = np.random.default_rng(0).integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    measured = meter.measure(noise)
+    assert not measured.found.any() and np.isnan(measured.mouth).all()
+    frames, _ = talking_mouth
+    numbers = meter.compare(frames[0], frames[:3], noise)
+    assert numbers["face_found"] == 0.0 and numbers["same_person"] == 0.0
+    assert math.isnan(numbers["mouth_r"])
+
+
+def test_a_source_without_a_face_is_refused(meter):
+    from tfhead.face import landmarks
+
+    blank = np.full((256, 256, 3), 128, np.uint8)
+    with pytest.raises(landmarks.FaceNotFoundError):
+        meter.compare(blank, blank[None], blank[None])
+
+
+def test_the_talking_schedule_talks_blinks_and_moves(one_shot):
+    schedule = one_shot.talking_schedule(64, seed=0)
+    summary = schedule.summary()
+    assert summary["openings_per_second"] >= 2.5 and 2 <= summary["blinks"] <= 3
+    assert np.ptp(schedule.roll) >= 14 and np.ptp(schedule.yaw) >= 1.5
+    # It starts at rest: the first frame is a fair neutral reference for relative motion.
+    assert schedule.mouth[0] == 0 and schedule.closure[0] == 0 and schedule.roll[0] == 0
+
+
+def test_the_warp_baseline_keeps_the_face(meter, one_shot):
+    import skimage.data
+
+    photo = skimage.data.astronaut()
+    source = meter.measure([photo])
+    schedule = one_shot.talking_schedule(8, seed=1)
+    frames, truth = one_shot.warp_photo_clip(photo, source.landmarks[0], schedule)
+    clip = one_shot.DriverClip("self:astronaut", "astronaut", "test", "", 25.0, frames, truth,
+                               meter.measure(frames))
+    output = one_shot.warp_system(photo, source.landmarks[0].astype(np.float32), clip)
+    assert output.shape == (8,) + photo.shape
+    # The first driver frame is the reference: the output starts as the photo itself.
+    assert np.abs(output[0].astype(int) - photo).mean() < 1.0
+    comparison = meter.compare_measures(source, clip.measures, meter.measure(output))
+    assert comparison.face_found == 1.0 and comparison.same_person == 1.0
+
+
+def test_the_viewer_needs_no_tensorflow():
+    result = subprocess.run([sys.executable, os.path.join(REPO, "tests", "no_tensorflow.py"),
+                             "--import", "tfhead.evaluation.viewer"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
