@@ -79,8 +79,7 @@ class DrivingSource:
             self.fps = float(self._capture.get(cv2.CAP_PROP_FPS)) or 25.0
             self.frame_count = None
         else:
-            check_source(source)
-            info = video_lib.probe(source)
+            info = check_source(source)
             self.fps = info.fps if info.fps > 0 else 25.0
             self.frame_count = info.frame_count
             self._capture = cv2.VideoCapture(source)
@@ -119,18 +118,18 @@ class DrivingSource:
             raise DrivingError(f"Driving video {self.source}: no frame could be decoded.")
 
 
-def check_source(source: str | int) -> None:
+def check_source(source: str | int) -> video_lib.VideoInfo | None:
     """Cheap checks of a driver before any model is loaded: a camera index passes (it is opened
-    later); a path must be a readable video file whose first frame decodes — not a folder, not a
-    still image.
+    later; None is returned); a path must be a readable video file whose first frame decodes — not
+    a folder, not a still image — and its `VideoInfo` is returned.
 
     Raises:
       DrivingError: what is wrong, in one line.
     """
     if isinstance(source, int) or str(source).isdigit():
-        return
+        return None
     try:
-        video_lib.probe(source)
+        return video_lib.probe(source)
     except video_lib.VideoReadError as e:
         raise DrivingError(f"Driving video: {str(e).rstrip('.')}. The driver must be a video "
                            "file or a camera index (0, 1, …).") from None
