@@ -88,7 +88,28 @@ def tiny_person(astronaut):
     psi = generator.project(embedding.astype("float32"))[0]
     frames = shots.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
     return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
-                       frames.landmarks[0], "feed-forward")
+                       frames.landmarks[0], "feed-forward", source=frames.source)
+
+
+@pytest.fixture(scope="session")
+def tiny_guided_person(astronaut):
+    """`tiny_person` with a warp-guided generator (random weights, ψ = P ê)."""
+    import keras
+
+    from tfhead import config as config_lib
+    from tfhead.face import landmarks, shots
+    from tfhead.models import networks
+    from tfhead.models.person import PersonGenerator, PersonModel
+
+    keras.utils.set_random_seed(0)
+    config = config_lib.get_preset("tiny", {"model.warp_guidance": True})
+    generator = networks.Generator(**networks.generator_kwargs(config.model))
+    generator.build()
+    embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
+    psi = generator.project(embedding.astype("float32"))[0]
+    frames = shots.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
+    return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
+                       frames.landmarks[0], "feed-forward", source=frames.source)
 
 
 @pytest.fixture(scope="session")

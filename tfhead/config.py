@@ -28,7 +28,7 @@ def channels_at(size: int, resolution: int, base_channels: int, max_channels: in
     """The channel rule of every network: a feature map of spatial size `size` in a network of
     input size `resolution` has `base_channels` doubled per halving, capped at `max_channels`."""
     return min(max_channels, base_channels * max(1, resolution // (2 * size)))
-CONTENT_LOSSES = ("vgg", "random_vgg", "pixel_l1")
+CONTENT_LOSSES = ("vgg", "random_vgg", "face_net", "pixel_l1")
 
 
 class ConfigError(errors.TfheadError, ValueError):
@@ -62,6 +62,9 @@ class ModelConfig:
       embedder_pooling: Global pooling of E and D: "sum" (default) or "max" (some public ports).
       norm_epsilon: Epsilon of instance normalization and AdaIN.
       spectral_power_iterations: Power iterations of spectral normalization per training call.
+      warp_guidance: G also takes a source frame warped piecewise-affinely to the target's
+        landmarks and blends it into its output through a learned mask (docs/design.md §14).
+        Off is the paper's G (`paper256`); on is what the CPU presets and the demo use.
     """
 
     resolution: int = 256
@@ -78,6 +81,7 @@ class ModelConfig:
     embedder_pooling: str = "sum"
     norm_epsilon: float = 1e-5
     spectral_power_iterations: int = 1
+    warp_guidance: bool = False
 
     def __post_init__(self):
         if not _is_power_of_two(self.resolution) or self.resolution < 32:
@@ -151,11 +155,18 @@ class TrainConfig:
       weight_vggface: Weight of the VGGFace part of L_CNT (2e-3; some ports use 2.5e-2).
       weight_feature_matching: Weight of L_FM inside L_ADV (10).
       weight_match: Weight of L_MCH (80); ignored when `feed_forward`.
-      weight_pixel_l1: Weight of the pixel L1 that replaces L_CNT when `content_loss="pixel_l1"`.
+      weight_pixel_l1: Weight of the pixel L1 that replaces L_CNT when `content_loss="pixel_l1"`
+        and joins the face network with `content_loss="face_net"`.
+      weight_face_net: Weight of dlib's face-network activations in L_CNT (the VGGFace role when
+        no VGGFace file is given, and `content_loss="face_net"`).
+      weight_identity: Weight of the identity term: the distance between dlib face descriptors
+        of the generated and the real frame (only where the face network is used).
       feed_forward: Train the feed-forward variant (no L_MCH).
-      content_loss: "vgg" (the real L_CNT from user-supplied weights), "random_vgg" (the same
-        networks with random weights) or "pixel_l1"; the last two exist only for smoke tests and
-        CPU benchmarks and are named in logs and saved configs.
+      content_loss: "vgg" (the real L_CNT from user-supplied weights; dlib's face network takes
+        VGGFace's place when its file is not given), "face_net" (pixel L1 + dlib's face network +
+        identity: no weight file, what CPU runs use), "random_vgg" (the VGGs with random weights)
+        or "pixel_l1"; the last two exist only for smoke tests and benchmarks and are named in
+        logs and saved configs.
       finetune_steps: Fine-tuning steps on a new person (0 = feed-forward only).
       seed: Seed of initialisation and data order.
     """
@@ -172,6 +183,8 @@ class TrainConfig:
     weight_feature_matching: float = 10.0
     weight_match: float = 80.0
     weight_pixel_l1: float = 1.0
+    weight_face_net: float = 0.5
+    weight_identity: float = 1.0
     feed_forward: bool = False
     content_loss: str = "vgg"
     finetune_steps: int = 300
@@ -188,7 +201,7 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be in [0, 1), got {getattr(self, name)}.")
         for name in ("weight_vgg19", "weight_vggface", "weight_feature_matching", "weight_match",
-                     "weight_pixel_l1"):
+                     "weight_pixel_l1", "weight_face_net", "weight_identity"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}.")
         if self.content_loss not in CONTENT_LOSSES:
@@ -213,6 +226,8 @@ class StudentConfig:
       bottleneck_blocks: Inverted residual blocks at the bottleneck.
       expansion: Hidden-layer multiplier of the inverted residuals.
       head_channels: Width of the two full-resolution convolutions.
+      warp_guidance: Takes the source warped to the target as a second input, like its
+        warp-guided teacher (distillation sets it from the teacher).
     """
 
     preset: str = "custom"
@@ -222,6 +237,7 @@ class StudentConfig:
     bottleneck_blocks: int = 3
     expansion: int = 4
     head_channels: int = 16
+    warp_guidance: bool = False
 
     def __post_init__(self):
         if not self.channels or any(c < 1 for c in self.channels):
@@ -263,7 +279,7 @@ class StudentConfig:
         """Keyword arguments of `networks.StudentGenerator`."""
         return {name: getattr(self, name) for name in (
             "resolution", "channels", "encoder_blocks", "bottleneck_blocks", "expansion",
-            "head_channels")}
+            "head_channels", "warp_guidance")}
 
 
 @dataclasses.dataclass(frozen=True)

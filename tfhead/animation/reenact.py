@@ -2,12 +2,20 @@
 
     report = reenact(renderer, "driver.mp4", "out.mp4", ReenactOptions(side_by_side="sbs.mp4"))
 
-Per frame: decode → landmarks (tracked) → motion mapping (relative / absolute) → rasterize →
-generator (batched) → encode (H.264 with the driver's audio when an ffmpeg exists, else mp4v) and/or
-show in a window. The report gives frames per second and median milliseconds per stage.
+Per frame: decode → landmarks (tracked) → motion mapping (relative / absolute) → render
+(rasterize, warp the source for a warp-guided model, generator; batched) → paste-back into the
+source photo → encode (H.264 with the driver's audio when an ffmpeg exists, else mp4v) and/or show
+in a window. The report gives frames per second and median milliseconds per stage.
 
 A renderer is anything with `resolution` (int), `reference_landmarks` (`[68, 2]` crop pixels of
-the source) and `render(landmark_images)`: `[N, R, R, 3]` uint8 RGB → `[N, R, R, 3]` uint8 RGB.
+the source), `source` (a `tfhead.face.source.PersonSource` or None) and `render(landmarks)`:
+target landmarks `[N, 68, 2]` (crop pixels) → frames `[N, R, R, 3]` uint8 RGB.
+
+**Paste-back** (`ReenactOptions.paste_back`, on by default): when the renderer has a source photo,
+every generated crop is put back into that photo, which follows the head
+(`tfhead.face.paste.PasteBack`), so the video has the photo's size (trimmed to even sides for
+H.264) instead of R × R. The side-by-side video then shows the driver's crop (scaled to the photo's
+height) beside the result.
 """
 
 from __future__ import annotations
@@ -19,18 +27,19 @@ import statistics
 import time
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from tfhead import errors
 from tfhead.animation import driving
-from tfhead.face import landmarks, retarget
+from tfhead.face import landmark_image, landmarks, retarget
 from tfhead.io import outputs
 from tfhead.io import video as video_lib
 from tfhead.runtime import Interrupts, format_duration
 
 log = logging.getLogger("tfhead")
 
-STAGES = ("decode", "landmarks", "rasterize", "generator", "encode")
+STAGES = ("decode", "landmarks", "motion", "render", "paste", "encode")
 WINDOW = "tfhead"
 # A driver must show a face in at least half of its frames (README, "What bad input gets").
 DEFAULT_MIN_FACE_FRACTION = 0.5
@@ -39,8 +48,9 @@ DEFAULT_MIN_FACE_FRACTION = 0.5
 class Renderer(Protocol):
     resolution: int
     reference_landmarks: np.ndarray
+    source: object  # a tfhead.face.source.PersonSource, or None
 
-    def render(self, landmark_images: np.ndarray) -> np.ndarray: ...
+    def render(self, landmarks: np.ndarray) -> np.ndarray: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +72,10 @@ class ReenactOptions:
         refused with `driving.DrivingError` and nothing is written; the loop stops as soon as the
         share can no longer be reached (for a file, from its frame count). At least one face is
         always needed, so 0 only turns the share off.
+      paste_back: Paste each generated crop back into the renderer's source photo (the output
+        has the photo's size); without a source photo, or False, the R × R crop is written.
+      background_motion: How much of the photo around the face follows the head when pasting
+        back: 1 = all of it, rigidly; 0 = only the head region (`tfhead.face.paste`).
     """
 
     motion: str = "relative"
@@ -73,6 +87,8 @@ class ReenactOptions:
     display: bool = False
     codec: str = "auto"
     min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION
+    paste_back: bool = True
+    background_motion: float = 1.0
 
     def __post_init__(self):
         if self.motion not in retarget.MOTION_MODES:
@@ -83,6 +99,8 @@ class ReenactOptions:
             raise ValueError(f"min_face_fraction must be in [0, 1], got {self.min_face_fraction}.")
         if self.neutral_frame is not None and self.neutral_frame < 0:
             raise ValueError(f"neutral_frame must be >= 0, got {self.neutral_frame}.")
+        if not 0.0 <= self.background_motion <= 1.0:
+            raise ValueError(f"background_motion must be in [0, 1], got {self.background_motion}.")
 
 
 @dataclasses.dataclass
@@ -91,7 +109,8 @@ class ReenactReport:
     side_by_side: str | None
     frames: int
     fps: float                 # the driver's frame rate (the output's)
-    size: int
+    size: int                  # the model's crop side R
+    frame_size: tuple[int, int]  # (width, height) of the output video: the photo's, or (R, R)
     audio: bool
     frames_held: int           # no face: the previous landmarks were used
     frames_at_rest: int        # before the first face: the source's own landmarks were used
@@ -185,12 +204,22 @@ class _FaceCount:
 
 class _Outputs:
     """Where rendered frames go — the output video, the side-by-side video, the window — with the
-    per-stage times and the progress log. Frames are rendered in batches of `batch_size`."""
+    per-stage times and the progress log. Frames are rendered in batches of `batch_size` and
+    pasted back into the source photo when there is one (`ReenactOptions.paste_back`)."""
 
     def __init__(self, renderer: Renderer, output: str | None, options: ReenactOptions,
                  fps: float, audio_from: str | None, total: int):
         self.renderer, self.options, self.total = renderer, options, total
         r = renderer.resolution
+        source = getattr(renderer, "source", None)
+        self.paster = (source.paste_back(background_motion=options.background_motion)
+                       if options.paste_back and source is not None else None)
+        if self.paster is not None:
+            height, width = source.photo.shape[:2]
+            self.size = (width - width % 2, height - height % 2)  # even sides for H.264
+            side_size = (self.size[0] + self.size[1], self.size[1])
+        else:
+            self.size, side_size = (r, r), (3 * r, r)
         self.times: dict[str, list[float]] = {stage: [] for stage in STAGES}
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.count = 0
@@ -199,9 +228,10 @@ class _Outputs:
         try:  # the window first: a missing display fails before any file is created
             self.window = _Window() if options.display else None
             if output is not None:
-                self.video = video_lib.open_writer(output, fps, r, r, audio_from, options.codec)
+                self.video = video_lib.open_writer(output, fps, *self.size, audio_from,
+                                                   options.codec)
             if options.side_by_side:
-                self.side = video_lib.open_writer(options.side_by_side, fps, 3 * r, r,
+                self.side = video_lib.open_writer(options.side_by_side, fps, *side_size,
                                                   audio_from, options.codec)
         except BaseException:
             self.abort()
@@ -212,34 +242,50 @@ class _Outputs:
     def writers(self) -> list:
         return [w for w in (self.video, self.side) if w is not None]
 
-    def add(self, item: driving.DrivingFrame, drawn: np.ndarray, rasterize_seconds: float):
+    def add(self, item: driving.DrivingFrame, points: np.ndarray, motion_seconds: float):
         self.times["decode"].append(item.decode_seconds)
         self.times["landmarks"].append(item.landmark_seconds)
-        self.times["rasterize"].append(rasterize_seconds)
-        self.pending.append((item.crop, drawn))
+        self.times["motion"].append(motion_seconds)
+        self.pending.append((item.crop, points))
         if len(self.pending) == self.options.batch_size:
             self.flush()
 
+    def _panels(self, crop: np.ndarray, points: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """The side-by-side picture: driver crop | landmark image | result, or with paste-back
+        driver crop (scaled to the photo's height) | result."""
+        if self.paster is None:
+            drawn = landmark_image.draw_landmarks(points, self.renderer.resolution)
+            return np.concatenate([crop, drawn, frame], axis=1)
+        height = frame.shape[0]
+        scaled = cv2.resize(crop, (height, height), interpolation=cv2.INTER_LINEAR)
+        return np.concatenate([scaled, frame], axis=1)
+
     def flush(self) -> None:
-        """Renders the pending frames and writes or shows them."""
+        """Renders the pending frames, pastes them back, and writes or shows them."""
         if not self.pending:
             return
         n = len(self.pending)
         t0 = time.perf_counter()
-        rendered = self.renderer.render(np.stack([drawn for _, drawn in self.pending]))
+        rendered = self.renderer.render(np.stack([points for _, points in self.pending]))
         t1 = time.perf_counter()
-        for (crop, drawn), frame in zip(self.pending, rendered):
+        if self.paster is not None:
+            width, height = self.size
+            rendered = [self.paster.compose(frame, points)[:height, :width]
+                        for (_, points), frame in zip(self.pending, rendered)]
+        t2 = time.perf_counter()
+        for (crop, points), frame in zip(self.pending, rendered):
             if self.video is not None:
                 self.video.write(frame)
             if self.side is not None or self.window is not None:
-                triple = np.concatenate([crop, drawn, frame], axis=1)
+                panels = self._panels(crop, points, frame)
                 if self.side is not None:
-                    self.side.write(triple)
-                if self.window is not None and not self.window.show(triple):
+                    self.side.write(panels)
+                if self.window is not None and not self.window.show(panels):
                     self.window_closed = True
-        t2 = time.perf_counter()
-        self.times["generator"] += [(t1 - t0) / n] * n
-        self.times["encode"] += [(t2 - t1) / n] * n
+        t3 = time.perf_counter()
+        self.times["render"] += [(t1 - t0) / n] * n
+        self.times["paste"] += [(t2 - t1) / n] * n
+        self.times["encode"] += [(t3 - t2) / n] * n
         self.count += n
         self.pending.clear()
         self._log_progress()
@@ -300,8 +346,8 @@ def reenact(renderer: Renderer, driver: str | int, output: str | None,
         for item in source:
             faces.add(item.landmarks is not None)
             t0 = time.perf_counter()
-            drawn = mapper.landmark_image(item.landmarks)
-            sink.add(item, drawn, time.perf_counter() - t0)
+            points = mapper.landmarks(item.landmarks)
+            sink.add(item, points, time.perf_counter() - t0)
             if sink.window_closed:
                 log.info("Window closed: finishing with the %d frames rendered.", sink.count)
                 break
@@ -320,7 +366,7 @@ def reenact(renderer: Renderer, driver: str | int, output: str | None,
     writers = sink.writers
     return ReenactReport(
         output=output, side_by_side=options.side_by_side, frames=sink.count, fps=source.fps,
-        size=r, audio=bool(writers) and writers[0].audio, frames_held=mapper.held,
+        size=r, frame_size=sink.size, audio=bool(writers) and writers[0].audio, frames_held=mapper.held,
         frames_at_rest=mapper.at_rest,
         median_ms={k: 1000 * statistics.median(v) for k, v in sink.times.items() if v},
         seconds=seconds)

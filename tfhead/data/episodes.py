@@ -10,6 +10,8 @@ Elements (after batching, `B` = batch size, `R` = resolution), images in [-1, 1]
   target_frame      [B, R, R, 3]
   target_landmark_image [B, R, R, 3]
   target_landmarks  [B, 68, 2]        crop pixels
+  target_warp       [B, R, R, 3]      with `warp_guidance` only: the first of the K frames warped
+                                      piecewise-affinely to the target's landmarks (G's warp input)
   video_index       [B] int32         row of D's W
   frame_indices     [B, K] int32      positions of the K frames in the video's stored frames
   target_index      [B] int32         position of the target frame
@@ -24,7 +26,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfhead.data.records import DataError, dataset_info, parse_video, record_files
-from tfhead.face import landmark_image
+from tfhead.face import landmark_image, motion
 
 
 def landmark_images(landmarks, resolution: int):
@@ -35,6 +37,15 @@ def landmark_images(landmarks, resolution: int):
     return tf.ensure_shape(images, [None, resolution, resolution, 3])
 
 
+def warp_to_target(frame, frame_landmarks, target_landmarks):
+    """`frame` `[R, R, 3]` float32 warped so that `frame_landmarks` move to `target_landmarks`
+    (`tfhead.face.motion.PhotoWarper`, in the input pipeline)."""
+    warped = tf.numpy_function(
+        lambda image, source, target: motion.PhotoWarper(image, source).warp(target),
+        [frame, frame_landmarks, target_landmarks], tf.float32, stateful=False)
+    return tf.ensure_shape(warped, frame.shape)
+
+
 def _decode(jpegs, resolution: int):
     images = tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3), jpegs,
                        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
@@ -42,15 +53,20 @@ def _decode(jpegs, resolution: int):
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
-def sample_episode(video: dict, seed, k_shots: int, resolution: int) -> dict:
-    """K embedder frames and one distinct target frame of `video`, drawn with a stateless seed."""
+def sample_episode(video: dict, seed, k_shots: int, resolution: int,
+                   warp_guidance: bool = False) -> dict:
+    """K embedder frames and one distinct target frame of `video`, drawn with a stateless seed
+    (and with `warp_guidance` the first of the K warped to the target's landmarks)."""
     order = tf.random.experimental.stateless_shuffle(
         tf.range(tf.cast(video["num_frames"], tf.int32)), seed=seed)
     chosen = order[:k_shots + 1]
     frames = _decode(tf.gather(video["frames"], chosen), resolution)
     points = tf.gather(video["landmarks"], chosen)
     drawn = landmark_images(points, resolution)
+    extra = ({"target_warp": warp_to_target(frames[0], points[0], points[k_shots])}
+             if warp_guidance else {})
     return {
+        **extra,
         "frames": frames[:k_shots],
         "landmark_images": drawn[:k_shots],
         "target_frame": frames[k_shots],
@@ -66,7 +82,8 @@ def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resoluti
                     seed: int = 0, shuffle: bool = True, repeat: bool = True,
                     shuffle_buffer: int = 1024, drop_remainder: bool = True,
                     start: tuple[int, int] = (0, 0),
-                    input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                    input_context: tf.distribute.InputContext | None = None,
+                    warp_guidance: bool = False) -> tf.data.Dataset:
     """Batched meta-learning episodes from preprocessed shards (see the module docstring).
 
     The stream is a sequence of epochs; epoch `e` is a function of (`seed`, `e`) alone: its file
@@ -82,6 +99,7 @@ def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resoluti
     Args:
       input_context: From `strategy.distribute_datasets_from_function`: each input pipeline reads
         its own subset of the shard files; `batch_size` is then the per-pipeline batch.
+      warp_guidance: Add `target_warp` (for a warp-guided generator, `ModelConfig.warp_guidance`).
     """
     files = record_files(pattern_or_dir)
     _check_episodes_possible(pattern_or_dir, k_shots)
@@ -129,7 +147,7 @@ def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resoluti
 
     def episode(epoch, position, video):
         draw_seed = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, position])
-        return {**sample_episode(video, draw_seed, k_shots, resolution),
+        return {**sample_episode(video, draw_seed, k_shots, resolution, warp_guidance),
                 "epoch": epoch, "position": position}
 
     ds = ds.map(episode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -29,6 +29,7 @@ from tfhead.data import records
 from tfhead.evaluation import metrics
 from tfhead.face import landmark_image, landmarks
 from tfhead.face import shots as shots_lib
+from tfhead.face.source import PersonSource
 from tfhead.runtime import format_duration
 from tfhead.training import finetune, meta_learning
 
@@ -128,7 +129,8 @@ def _person(video: dict, indices: np.ndarray) -> shots_lib.PersonFrames:
     frames, points = video["frames"][indices], video["landmarks"][indices]
     drawn = landmark_image.draw_batch(points, frames.shape[1])
     return shots_lib.PersonFrames(frames, points.astype(np.float32), drawn,
-                                  [f"{video['key']}#{i}" for i in indices])
+                                  [f"{video['key']}#{i}" for i in indices],
+                                  source=PersonSource(frames[0], points[0], frames.shape[1]))
 
 
 def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions = EvalOptions(),
@@ -164,7 +166,6 @@ def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions =
         _, target_indices = split_video(n, 1, options.targets)
         targets = video["frames"][target_indices]
         target_points = video["landmarks"][target_indices]
-        drawn = landmark_image.draw_batch(target_points, r)
         real_identity = identity.descriptors(targets, target_points)
         if inception is not None:
             real_features.append(inception(targets))
@@ -178,7 +179,7 @@ def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions =
                                               log_every=10**9)
                 else:
                     model = finetune.feed_forward(meta, person, video["key"])
-                generated = model.render(drawn)
+                generated = model.render(target_points)
                 _score(per_frame.setdefault((mode, k), {m: [] for m in METRICS}), generated,
                        targets, target_points, real_identity, identity, detector)
                 if inception is not None:

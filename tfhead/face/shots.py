@@ -19,6 +19,7 @@ import numpy as np
 from tfhead import errors
 from tfhead.face import crop as crop_lib
 from tfhead.face import landmark_image, landmarks
+from tfhead.face.source import PersonSource
 from tfhead.io import video as video_lib
 
 log = logging.getLogger("tfhead")
@@ -46,6 +47,8 @@ class PersonFrames:
       dropped: Frames of a video that were not used, with the reason ("clip.mp4#96", "no face").
       notes: What the user should know about the choice made ("group.jpg: 3 faces found, used
         face 2 counted from the left").
+      source: The first shot as a whole photo with its landmarks (`tfhead.face.source`): what a
+        person model warps (warp guidance) and pastes its frames back into.
     """
 
     frames: np.ndarray
@@ -54,6 +57,7 @@ class PersonFrames:
     sources: list[str]
     dropped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    source: PersonSource | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -91,9 +95,10 @@ def shot_problem(image_shape: Sequence[int], points: np.ndarray) -> str | None:
 
 
 def _crop_one(image: np.ndarray, points: np.ndarray, resolution: int):
-    transform = crop_lib.CropTransform(crop_lib.crop_box(points), resolution)
-    local = transform.to_crop(points).astype(np.float32)
-    return transform.crop_image(image), local, landmark_image.draw_landmarks(local, resolution)
+    """(crop, crop landmarks, landmark image, the whole shot as a `PersonSource`)."""
+    source = PersonSource(image, points, resolution)
+    local = source.landmarks
+    return source.crop, local, landmark_image.draw_landmarks(local, resolution), source
 
 
 def _shot(name: str, image: np.ndarray, resolution: int, detector: landmarks.LandmarkDetector,
@@ -113,13 +118,13 @@ def _shot(name: str, image: np.ndarray, resolution: int, detector: landmarks.Lan
 
 
 def _collect(shots: list, names: list[str], dropped, notes) -> PersonFrames:
-    crops, points, drawn = (np.stack(column) for column in zip(*shots))
+    crops, points, drawn = (np.stack(column) for column in list(zip(*shots))[:3])
     for note in dict.fromkeys(n for n in notes if n):  # once each, in order
         log.warning("%s", note)
     for source, reason in dropped:
         log.warning("Dropped %s: %s", source, reason)
     return PersonFrames(crops, points, drawn, names, list(dropped),
-                        list(dict.fromkeys(n for n in notes if n)))
+                        list(dict.fromkeys(n for n in notes if n)), shots[0][3])
 
 
 def person_frames(images: Sequence[tuple[str, np.ndarray]], resolution: int,

@@ -200,8 +200,17 @@ class Generator(keras.Model):
     runs G from given ψ: fine-tuning makes ψ' a trainable variable, export folds it in as a constant.
     With `with_projection=False` there is no P (the generator of a person model).
 
+    With `warp_guidance` (docs/design.md §14) G also takes the *warp*: a source frame of the
+    person warped piecewise-affinely to the target landmarks (`tfhead.face.motion.PhotoWarper`).
+    It is concatenated to the landmark image at the input (6 channels), and the output
+    convolution gives a fourth channel, a blend mask m = sigmoid(·): x̂ = m · warp + (1 − m) ·
+    tanh(rgb). G then learns the residual a warp cannot give (mouth interior, closed eyelids,
+    occlusions) and copies the sharp photo where the warp is right. Without it (the default and
+    `paper256`) G is the paper's.
+
     Call arguments:
-      inputs: (landmarks `[batch, R, R, 3]`, embedding `[batch, embedding_dim]`).
+      inputs: (landmarks `[batch, R, R, 3]`, embedding `[batch, embedding_dim]`), and with
+        `warp_guidance` a third element, the warp `[batch, R, R, 3]` in [-1, 1].
     Returns:
       `[batch, R, R, 3]` frames in [-1, 1].
     """
@@ -210,7 +219,8 @@ class Generator(keras.Model):
                  embedding_dim: int = 512, down_blocks: int = 4, res_blocks: int = 5,
                  up_blocks: int = 4, attention_down: Sequence[int] = (32,),
                  attention_up: Sequence[int] = (64,), epsilon: float = 1e-5,
-                 power_iterations: int = 1, with_projection: bool = True, **kwargs):
+                 power_iterations: int = 1, with_projection: bool = True,
+                 warp_guidance: bool = False, **kwargs):
         super().__init__(**kwargs)
         if up_blocks != down_blocks:
             raise ValueError(f"up_blocks ({up_blocks}) must equal down_blocks ({down_blocks}).")
@@ -226,6 +236,7 @@ class Generator(keras.Model):
         self.epsilon = epsilon
         self.power_iterations = power_iterations
         self.with_projection = with_projection
+        self.warp_guidance = warp_guidance
 
         def channels(size):
             return channels_at(size, resolution, base_channels, max_channels)
@@ -270,16 +281,20 @@ class Generator(keras.Model):
             self.psi_dim, power_iterations,
             bias_initializer=layers.AdaINBiasInitializer(adain_channels), name="projection")
             if with_projection else None)
-        self.to_rgb = layers.sn_conv2d(3, 3, power_iterations, name="to_rgb")
+        # With warp guidance a fourth output channel: the logit of the warp's blend mask.
+        self.to_rgb = layers.sn_conv2d(4 if warp_guidance else 3, 3, power_iterations,
+                                       name="to_rgb")
 
     def build(self, input_shape=None):
         if self.built:
             return
         landmarks = ops.zeros((1, self.resolution, self.resolution, 3))
+        warp = landmarks if self.warp_guidance else None
         if self.with_projection:
-            self.call((landmarks, ops.zeros((1, self.embedding_dim))))
+            self.call((landmarks, ops.zeros((1, self.embedding_dim)))
+                      + ((warp,) if self.warp_guidance else ()))
         else:
-            self.render(landmarks, ops.zeros((1, self.psi_dim)))
+            self.render(landmarks, ops.zeros((1, self.psi_dim)), warp)
         self.built = True
 
     def project(self, embedding, training=False):
@@ -299,10 +314,16 @@ class Generator(keras.Model):
             offset += 2 * channels
         return pieces
 
-    def render(self, landmarks, psi, training=False):
-        """G from given AdaIN parameters: landmarks `[batch, R, R, 3]`, ψ `[batch or 1, psi_dim]`."""
+    def render(self, landmarks, psi, warp=None, training=False):
+        """G from given AdaIN parameters: landmarks `[batch, R, R, 3]`, ψ `[batch or 1, psi_dim]`,
+        and with `warp_guidance` the warp `[batch, R, R, 3]` (required then, refused otherwise)."""
+        if (warp is not None) != self.warp_guidance:
+            raise ValueError("A warp-guided generator needs the warp input, and only it takes one."
+                             if self.warp_guidance else "This generator takes no warp input "
+                             "(it was built without warp guidance).")
         params = self.split_psi(psi)
-        x = landmarks
+        x = landmarks if warp is None else ops.concatenate(
+            [landmarks, ops.cast(warp, landmarks.dtype)], axis=-1)
         for block, attention in self.encoder_stages:
             x = block(x, training=training)
             if attention is not None:
@@ -318,11 +339,16 @@ class Generator(keras.Model):
                 x = attention(x, training=training)
         gamma, beta = params[layer]
         x = ops.relu(tfops.adain(x, gamma, beta, self.epsilon))
-        return ops.tanh(self.to_rgb(x, training=training))
+        x = self.to_rgb(x, training=training)
+        if warp is None:
+            return ops.tanh(x)
+        mask = ops.sigmoid(x[..., 3:])
+        return mask * ops.cast(warp, x.dtype) + (1.0 - mask) * ops.tanh(x[..., :3])
 
     def call(self, inputs, training=False):
-        landmarks, embedding = inputs
-        return self.render(landmarks, self.project(embedding, training=training), training=training)
+        landmarks, embedding, *warp = inputs
+        return self.render(landmarks, self.project(embedding, training=training),
+                           warp[0] if warp else None, training=training)
 
     def get_config(self):
         return {**super().get_config(), "resolution": self.resolution,
@@ -332,7 +358,7 @@ class Generator(keras.Model):
                 "attention_down": list(self.attention_down),
                 "attention_up": list(self.attention_up), "epsilon": self.epsilon,
                 "power_iterations": self.power_iterations,
-                "with_projection": self.with_projection}
+                "with_projection": self.with_projection, "warp_guidance": self.warp_guidance}
 
 
 class _DiscriminatorBase(_PairEncoderNetwork):
@@ -459,7 +485,8 @@ def generator_kwargs(config: ModelConfig) -> dict:
     return dict(_shared_kwargs(config), down_blocks=config.generator_down_blocks,
                 res_blocks=config.generator_res_blocks, up_blocks=config.generator_up_blocks,
                 attention_down=config.generator_attention_down,
-                attention_up=config.generator_attention_up, epsilon=config.norm_epsilon)
+                attention_up=config.generator_attention_up, epsilon=config.norm_epsilon,
+                warp_guidance=config.warp_guidance)
 
 
 def build_networks(config: ModelConfig, num_videos: int = 1):

@@ -9,12 +9,19 @@ A *student* person model (`tfhead.training.distill`) holds a `StudentGenerator` 
 person, landmark image in and frame out, distilled into a network a CPU runs in real time. Every
 tool that takes a person model (animation, export, the on-device runner) takes it unchanged.
 
+A person model also keeps its source (`tfhead.face.source.PersonSource`: the first shot as a
+whole photo with its landmarks). A warp-guided model needs it on every frame (its second input is
+the source crop warped to the target landmarks); every model uses it to paste its frames back into
+the photo.
+
 On disk a person checkpoint is a folder, written atomically:
 
     person.json            config, name, mode (fine-tuned / feed-forward / student), reference
-                           landmarks, tfhead and landmark-image versions, the record of how it was
-                           made, and for a student its architecture (`StudentConfig`)
+                           landmarks, the source photo's landmarks, tfhead and landmark-image
+                           versions, the record of how it was made, and for a student its
+                           architecture (`StudentConfig`)
     generator.weights.h5   the person generator (G without P, and ψ'; or the student)
+    photo.png              the source photo (absent in checkpoints made without one)
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from tfhead import __version__, errors
 from tfhead.config import Config, ConfigError, StudentConfig
 from tfhead.edge.model_file import PERSON_MODES
 from tfhead.face import landmark_image
+from tfhead.face.source import PHOTO_FILE, PersonSource, model_inputs
 from tfhead.io import fileio, outputs
 from tfhead.models import networks
 from tfhead.models.student import StudentGenerator
@@ -47,7 +55,8 @@ class PersonCheckpointError(errors.TfheadError, ValueError):
 
 def is_person_checkpoint(path: str) -> bool:
     """Whether `path` is a person checkpoint folder: its two files and nothing else."""
-    return os.path.isdir(path) and outputs.holds_only(path, (PERSON_FILE, WEIGHTS_FILE))
+    return os.path.isdir(path) and outputs.holds_only(path, (PERSON_FILE, WEIGHTS_FILE),
+                                                      (PHOTO_FILE,))
 
 
 def check_output(path: str, flag: str = "--out", inputs: outputs.Inputs | None = None) -> str:
@@ -60,7 +69,8 @@ def check_output(path: str, flag: str = "--out", inputs: outputs.Inputs | None =
 
 @keras.saving.register_keras_serializable(package="tfhead")
 class PersonGenerator(keras.Model):
-    """G(y; ψ'): the generator of one person, landmark image `[batch, R, R, 3]` → frame.
+    """G(y; ψ'): the generator of one person, landmark image `[batch, R, R, 3]` → frame; a
+    warp-guided one takes (landmark images, warps).
 
     Holds a `Generator` built without P and ψ' `[psi_dim]` as a trainable weight; fine-tuning
     trains both (paper §3.3), export folds ψ' in as constants.
@@ -92,21 +102,28 @@ class PersonGenerator(keras.Model):
         person.psi.assign(keras.ops.reshape(keras.ops.cast(psi, "float32"), (-1,)))
         return person
 
-    def call(self, landmark_images, training=False):
-        return self.generator.render(landmark_images, keras.ops.expand_dims(self.psi, 0),
+    @property
+    def warp_guidance(self) -> bool:
+        return self.generator.warp_guidance
+
+    def call(self, inputs, training=False):
+        landmark_images, warp = (inputs if self.warp_guidance else (inputs, None))
+        return self.generator.render(landmark_images, keras.ops.expand_dims(self.psi, 0), warp,
                                      training=training)
 
     def get_config(self):
         return {**super().get_config(), "generator_config": self.generator_config}
 
 
-def render_frames(generator, landmark_images: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """uint8 frames from uint8 landmark images with any landmark image → frame Keras generator
-    (a `PersonGenerator` or a `StudentGenerator`), in batches, inference mode."""
+def render_frames(generator, inputs: list[np.ndarray], batch_size: int = 8) -> np.ndarray:
+    """uint8 frames from a person generator's uint8 inputs (`source.model_inputs`: landmark
+    images, and warps for a warp-guided one) with a `PersonGenerator` or a `StudentGenerator`, in
+    batches, inference mode."""
     outputs = []
-    for start in range(0, len(landmark_images), batch_size):
-        chunk = landmark_image.to_model_range(landmark_images[start:start + batch_size])
-        outputs.append(np.asarray(generator(chunk, training=False)))
+    for start in range(0, len(inputs[0]), batch_size):
+        chunk = [landmark_image.to_model_range(x[start:start + batch_size]) for x in inputs]
+        outputs.append(np.asarray(generator(chunk[0] if len(chunk) == 1 else tuple(chunk),
+                                            training=False)))
     return landmark_image.from_model_range(np.concatenate(outputs))
 
 
@@ -124,6 +141,7 @@ class PersonModel:
       record: How it was made (shots, steps, losses, the meta checkpoint, the teacher), for
         provenance.
       student: The student's architecture; None for a fine-tuned or feed-forward model.
+      source: The source photo (`PersonSource`); required by a warp-guided model.
     """
 
     config: Config
@@ -133,6 +151,7 @@ class PersonModel:
     mode: str
     record: dict = dataclasses.field(default_factory=dict)
     student: StudentConfig | None = None
+    source: PersonSource | None = None
 
     def __post_init__(self):
         if self.mode not in PERSON_MODES:
@@ -142,6 +161,11 @@ class PersonModel:
         if self.student is not None and self.student.resolution != self.config.model.resolution:
             raise ValueError(f"The student is {self.student.resolution}² but its teacher "
                              f"{self.config.model.resolution}².")
+        if self.warp_guidance and self.source is None:
+            raise ValueError("A warp-guided person model needs its source photo (PersonSource).")
+        if self.source is not None and self.source.resolution != self.resolution:
+            raise ValueError(f"The source is cropped at {self.source.resolution}², the model "
+                             f"renders {self.resolution}².")
 
     @property
     def resolution(self) -> int:
@@ -152,9 +176,20 @@ class PersonModel:
         """The preset of the network that renders: the student's, or the meta model's."""
         return self.student.preset if self.student is not None else self.config.preset
 
-    def render(self, landmark_images: np.ndarray, batch_size: int = 8) -> np.ndarray:
-        """Frames `[N, R, R, 3]` uint8 RGB from landmark images `[N, R, R, 3]` uint8 RGB."""
-        return render_frames(self.generator, landmark_images, batch_size)
+    @property
+    def warp_guidance(self) -> bool:
+        """Whether the generator takes the source warped to the target as a second input."""
+        return bool(self.generator.warp_guidance)
+
+    def model_inputs(self, landmarks: np.ndarray) -> list[np.ndarray]:
+        """The generator's uint8 inputs for target landmarks `[N, 68, 2]` (crop pixels)."""
+        return model_inputs(landmarks, self.resolution,
+                            self.source if self.warp_guidance else None)
+
+    def render(self, landmarks: np.ndarray, batch_size: int = 8) -> np.ndarray:
+        """Frames `[N, R, R, 3]` uint8 RGB for target landmarks `[N, 68, 2]` in crop pixels
+        (rasterized, warped when warp-guided, generated)."""
+        return render_frames(self.generator, self.model_inputs(landmarks), batch_size)
 
     def save(self, path: str) -> str:
         """Writes the checkpoint folder `path` atomically (a crash leaves the old one intact).
@@ -177,6 +212,8 @@ class PersonModel:
                 "record": self.record}
         if self.student is not None:
             meta["student"] = self.student.to_dict()
+        if self.source is not None:
+            meta["source"] = self.source.save(tmp)
         with open(os.path.join(tmp, PERSON_FILE), "w") as f:
             json.dump(meta, f, indent=1)
         if os.path.exists(path):
@@ -236,6 +273,13 @@ class PersonModel:
         if reference.shape != (68, 2):
             raise PersonCheckpointError(f"{meta_path}: reference_landmarks must be [68, 2], got "
                                         f"{list(reference.shape)}.")
+        source = None
+        if "source" in meta:
+            try:
+                source = PersonSource.load(path, meta["source"], config.model.resolution)
+            except (ValueError, TypeError) as e:
+                raise PersonCheckpointError(f"{path}: the source photo is damaged ({e}); "
+                                            "write the person model again.") from None
         if student is not None:
             generator = StudentGenerator(**student.generator_kwargs(), name="student")
             generator.build()
@@ -248,6 +292,6 @@ class PersonModel:
             raise PersonCheckpointError(f"{weights_path} does not fit its config: {e}") from None
         try:
             return cls(config, generator, str(meta["name"]), reference, meta["mode"],
-                       meta.get("record", {}), student)
+                       meta.get("record", {}), student, source)
         except ValueError as e:
             raise PersonCheckpointError(f"{meta_path}: {e}") from None

@@ -42,13 +42,19 @@ class StudentGenerator(networks.BuildOnZeros, keras.Model):
       expansion: Hidden-layer multiplier of the inverted residuals.
       head_channels: Width of the two full-resolution convolutions.
 
+    With `warp_guidance` (a warp-guided teacher's student) it takes (landmark images, warps) like
+    its teacher: the warp is concatenated to the landmark image at the stem and at the head, and
+    the output is blended with it through a predicted mask, as in `networks.Generator`.
+
     Call arguments:
-      landmark_images: `[batch, R, R, 3]` in [-1, 1]. Returns `[batch, R, R, 3]` frames in [-1, 1].
+      inputs: landmark images `[batch, R, R, 3]` in [-1, 1], or (landmark images, warps) with
+        `warp_guidance`. Returns `[batch, R, R, 3]` frames in [-1, 1].
     """
 
     def __init__(self, resolution: int = 256, channels: Sequence[int] = (16, 32, 64, 128),
                  encoder_blocks: Sequence[int] = (1, 1, 1, 1), bottleneck_blocks: int = 4,
-                 expansion: int = 4, head_channels: int = 16, **kwargs):
+                 expansion: int = 4, head_channels: int = 16, warp_guidance: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if len(encoder_blocks) != len(channels):
             raise ValueError(f"encoder_blocks {tuple(encoder_blocks)} needs one entry per level "
@@ -61,6 +67,7 @@ class StudentGenerator(networks.BuildOnZeros, keras.Model):
         self.bottleneck_blocks = bottleneck_blocks
         self.expansion = expansion
         self.head_channels = head_channels
+        self.warp_guidance = warp_guidance
 
         conv = keras.layers.Conv2D
         self.stem = conv(channels[0], 3, strides=2, padding="same", activation="relu",
@@ -86,16 +93,24 @@ class StudentGenerator(networks.BuildOnZeros, keras.Model):
         self.head_up = conv(4 * head_channels, 1, kernel_initializer="he_normal", name="head_up")
         self.head = conv(head_channels, 3, padding="same", activation="relu",
                          kernel_initializer="he_normal", name="head")
-        self.to_rgb = conv(3, 3, padding="same", name="to_rgb")
+        self.to_rgb = conv(4 if warp_guidance else 3, 3, padding="same", name="to_rgb")
         for stage, down in self.encoder_stages:
             networks.track_for_checkpoints(self, stage + [down])
         networks.track_for_checkpoints(self, self.bottleneck + self.decoder_stages)
 
     def _dummy_inputs(self):
-        return ops.zeros((1, self.resolution, self.resolution, 3))
+        image = ops.zeros((1, self.resolution, self.resolution, 3))
+        return (image, image) if self.warp_guidance else image
 
-    def call(self, landmark_images, training=False):
-        x = self.stem(landmark_images)
+    def call(self, inputs, training=False):
+        if self.warp_guidance:
+            landmark_images, warp = inputs
+            conditioning = ops.concatenate([landmark_images, ops.cast(warp, landmark_images.dtype)],
+                                           axis=-1)
+        else:
+            landmark_images, warp = inputs, None
+            conditioning = landmark_images
+        x = self.stem(conditioning)
         skips = []
         for stage, down in self.encoder_stages:
             for block in stage:
@@ -109,11 +124,15 @@ class StudentGenerator(networks.BuildOnZeros, keras.Model):
             x = ops.depth_to_space(up(x), 2, data_format="channels_last")
             x = block(fuse(ops.concatenate([x, skip], axis=-1)))
         x = ops.depth_to_space(self.head_up(x), 2, data_format="channels_last")
-        x = self.head(ops.concatenate([x, ops.cast(landmark_images, x.dtype)], axis=-1))
-        return ops.tanh(self.to_rgb(x))
+        x = self.head(ops.concatenate([x, ops.cast(conditioning, x.dtype)], axis=-1))
+        x = self.to_rgb(x)
+        if warp is None:
+            return ops.tanh(x)
+        mask = ops.sigmoid(x[..., 3:])
+        return mask * ops.cast(warp, x.dtype) + (1.0 - mask) * ops.tanh(x[..., :3])
 
     def get_config(self):
         return {**super().get_config(), "resolution": self.resolution,
                 "channels": list(self.channels), "encoder_blocks": list(self.encoder_blocks),
                 "bottleneck_blocks": self.bottleneck_blocks, "expansion": self.expansion,
-                "head_channels": self.head_channels}
+                "head_channels": self.head_channels, "warp_guidance": self.warp_guidance}

@@ -15,7 +15,15 @@ Both networks take generator-range images (RGB in [-1, 1]) and convert them to t
 inside, so a caller can never feed the wrong one. Nothing is downloaded: a missing file raises
 `FeatureWeightsError` naming the flag that provides it.
 
-`content_loss="random_vgg"` builds the same networks with random weights and `"pixel_l1"` none at all;
+* **dlib's face-recognition ResNet** (`tfhead.training.face_net`, no download: its weights ship in
+  the installed `face-recognition-models` package). `FaceNetFeatures` crops the face chip out of a
+  model crop, resizes it to 150² and returns the activations at the ends of the stem and of the
+  five residual levels, and the 128-d descriptor. It plays the VGGFace role of L_CNT when no
+  VGGFace file is given (`content_loss="vgg"` without `--vggface_weights`), and with
+  `content_loss="face_net"` it is the content loss of CPU runs with no weight file at all
+  (pixel L1 + its activations + the identity term, docs/design.md §14).
+
+`content_loss="random_vgg"` builds the VGGs with random weights and `"pixel_l1"` no network at all;
 both exist for smoke tests and CPU benchmarks only, and training logs and saved configs name them.
 """
 
@@ -95,13 +103,70 @@ class FeatureNetwork:
         return self.model(caffe_input(images, self.mean_bgr), training=False)
 
 
+# Where the face chip lies in a model crop (fractions of the crop side). The crop rule
+# (`tfhead.face.crop`: box 1.8 × the landmarks' extent, moved up by 0.12 of its size) puts the
+# landmarks' centre at (0.5, 0.62) and their extent at 0.56 of the side; dlib's 150² chip with
+# padding 0.25 spans about 1.4 extents around it. Real and generated frames go through the same
+# chip, so the content loss does not depend on its exact placement.
+FACE_CHIP_CENTRE = (0.5, 0.58)
+FACE_CHIP_SIDE = 0.78
+FACE_CONTENT_LAYERS = ("stem", "alevel4", "alevel3", "alevel2", "alevel1", "alevel0")
+
+
+class FaceNetFeatures:
+    """dlib's face-recognition ResNet on the face chip of model crops (see the module docstring).
+
+    Call with RGB crops in [-1, 1] `[batch, R, R, 3]`; returns (activations of
+    `FACE_CONTENT_LAYERS`, descriptors `[batch, 128]`). Frozen; gradients flow to the input.
+    """
+
+    kind = "face_net"
+
+    def __init__(self, path: str | None = None):
+        from tfhead.training import face_net
+        self.chip_size = face_net.CHIP_SIZE
+        try:
+            self.model = face_net.build_face_net(path, feature_layers=FACE_CONTENT_LAYERS)
+        except (OSError, ValueError) as e:
+            raise FeatureWeightsError(
+                f"dlib's face-recognition model could not be read ({e}); reinstall the "
+                "face-recognition-models package (pip install face-recognition-models).") from None
+        half = FACE_CHIP_SIDE / 2
+        (cx, cy) = FACE_CHIP_CENTRE
+        self.box = (cy - half, cx - half, cy + half, cx + half)  # y1, x1, y2, x2
+
+    def chips(self, images):
+        import tensorflow as tf
+        images = tf.cast(images, tf.float32)
+        n = tf.shape(images)[0]
+        boxes = tf.tile(tf.constant([self.box], tf.float32), [n, 1])
+        chips = tf.image.crop_and_resize(images, boxes, tf.range(n),
+                                         (self.chip_size, self.chip_size))
+        return (chips + 1.0) * 127.5
+
+    def __call__(self, images):
+        outputs = self.model(self.chips(images), training=False)
+        return [outputs[name] for name in FACE_CONTENT_LAYERS], outputs["descriptor"]
+
+
 def build_content_networks(content_loss: str, input_size: int, vgg19_path: str | None = None,
-                           vggface_path: str | None = None) -> tuple[FeatureNetwork, FeatureNetwork] | None:
-    """(VGG19, VGGFace) for `content_loss` "vgg" or "random_vgg"; None for "pixel_l1"."""
+                           vggface_path: str | None = None) -> tuple | None:
+    """The networks of L_CNT, each with a `kind` that names its weight in `TrainConfig`:
+
+    * "vgg": (VGG19, VGGFace), or (VGG19, dlib face net) when `vggface_path` is None;
+    * "random_vgg": both VGGs with random weights (smoke tests);
+    * "face_net": (dlib face net,) — with pixel L1, the content loss without weight files;
+    * "pixel_l1": None.
+    """
     if content_loss == "pixel_l1":
         return None
+    if content_loss == "face_net":
+        return (FaceNetFeatures(),)
     random_weights = content_loss == "random_vgg"
     if content_loss not in ("vgg", "random_vgg"):
-        raise ValueError(f"Unknown content_loss {content_loss!r}; valid: vgg, random_vgg, pixel_l1.")
-    return (FeatureNetwork("vgg19", input_size, vgg19_path, random_weights),
-            FeatureNetwork("vggface", input_size, vggface_path, random_weights))
+        raise ValueError(f"Unknown content_loss {content_loss!r}; valid: vgg, random_vgg, "
+                         "face_net, pixel_l1.")
+    vgg19 = FeatureNetwork("vgg19", input_size, vgg19_path, random_weights)
+    if content_loss == "vgg" and vggface_path is None:
+        return (vgg19, FaceNetFeatures())
+    return (vgg19, FeatureNetwork("vggface", input_size, vggface_path, random_weights))

@@ -9,7 +9,18 @@ new person:
    fine-tuned: ψ' = P ê_NEW becomes a trainable weight, the rest of G is trained too, D starts from
    the meta D with w' = w0 + ê_NEW; losses L_CNT + L_ADV for G, hinge for D (`finetune`).
 
-The result is a `PersonModel` (G without P, ψ', reference landmarks): E, P, D and W stay behind.
+The result is a `PersonModel` (G without P, ψ', reference landmarks, the source photo): E, P, D
+and W stay behind.
+
+**Training pairs** (`TrainingPairs`). Without augmentation every step draws a batch of the
+person's shots as they are: target = a shot, landmark image = its own, warp (a warp-guided G) =
+a shot warped to its landmarks — for one photo, the target itself. With `augment` (the default)
+each example is drawn fresh from the shots moved along plausible motion (`motion.motion_track`:
+mouth opening, blinks, turns, roll, scale, drift): the target is a shot, in half of the examples
+warped to a random pose of that track, and a warp-guided G's warp comes from *another* random
+pose of a shot, warped on to the target's landmarks — a twice-warped image with the blur, the
+stretched lips and the moved eyelids a warp really has, from which G must restore the target.
+docs/design.md §14 has the measurements that chose it.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhead.config import Config
-from tfhead.face import landmark_image
+from tfhead.face import landmark_image, motion
 from tfhead.face.shots import PersonFrames
 from tfhead.models import networks
 from tfhead.models.person import PersonGenerator, PersonModel
@@ -63,7 +74,7 @@ def feed_forward(meta: MetaModel, person: PersonFrames, name: str) -> PersonMode
     psi = meta.generator.project(embed(meta, person)[None])[0]
     generator = PersonGenerator.from_meta_generator(meta.generator, psi)
     return PersonModel(meta.config, generator, name, person.landmarks[0], "feed-forward",
-                       _record(meta, person))
+                       _record(meta, person), source=person.source)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,9 +107,11 @@ class FineTuner:
         self.discriminator_optimizer.build(self.discriminator_variables)
         self.step = tf.function(self._step)
 
-    def _step(self, frames, landmark_images):
-        """One G update and `d_steps` D updates on a batch of the person's (frame, landmarks)."""
+    def _step(self, frames, landmark_images, warps=None):
+        """One G update and `d_steps` D updates on a batch of the person's (frame, landmarks),
+        with the warps of a warp-guided G."""
         n = tf.shape(frames)[0]
+        inputs = landmark_images if warps is None else (landmark_images, warps)
 
         def discriminate(fake, training):
             scores, features = self.discriminator(
@@ -107,7 +120,7 @@ class FineTuner:
             return scores[:n], scores[n:], [f[:n] for f in features], [f[n:] for f in features]
 
         with tf.GradientTape() as tape:
-            fake = tf.cast(self.generator(landmark_images, training=True), tf.float32)
+            fake = tf.cast(self.generator(inputs, training=True), tf.float32)
             _, fake_scores, real_features, fake_features = discriminate(fake, training=False)
             terms = objectives.generator_terms(self.config.train, self.content_networks, frames,
                                                fake, fake_scores, real_features, fake_features)
@@ -125,9 +138,59 @@ class FineTuner:
         return {k: tf.reduce_mean(v) for k, v in {**terms, **d_terms}.items()}
 
 
+class TrainingPairs:
+    """Fine-tuning batches from a person's shots (see the module docstring).
+
+    Args:
+      person: The shots.
+      resolution: R.
+      warp_guidance: Also give each example its warp (a warp-guided G).
+      augment: Draw the examples from the shots moved along plausible motion.
+      seed: Seed of the draws and of the motion tracks.
+      track_frames: Poses per shot in the motion track the augmented examples are drawn from.
+    """
+
+    def __init__(self, person: PersonFrames, resolution: int, warp_guidance: bool, augment: bool,
+                 seed: int = 0, track_frames: int = 256):
+        self.person, self.resolution = person, resolution
+        self.warp_guidance, self.augment = warp_guidance, augment
+        self.rng = np.random.default_rng(seed)
+        self.warpers = [motion.PhotoWarper(frame, points)
+                        for frame, points in zip(person.frames, person.landmarks)]
+        self.tracks = [motion.motion_track(points, track_frames, seed=seed + i)
+                       for i, points in enumerate(person.landmarks)] if augment else None
+
+    def _pose(self, shot: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image, landmarks) of a random pose of `shot` (the shot itself without augmentation)."""
+        if not self.augment:
+            return self.person.frames[shot], self.person.landmarks[shot]
+        points = self.tracks[shot][self.rng.integers(len(self.tracks[shot]))]
+        return self.warpers[shot].warp(points), points
+
+    def batch(self, size: int) -> tuple[np.ndarray, ...]:
+        """(targets, landmark images[, warps]) `[size, R, R, 3]` each, in [-1, 1]."""
+        k = len(self.person)
+        shots = (self.rng.choice(k, size=size, replace=False) if size <= k
+                 else self.rng.integers(k, size=size))
+        targets, points, warps = [], [], []
+        for shot in shots:
+            if self.augment and self.rng.random() < 0.5:
+                image, target_points = self._pose(shot)
+            else:
+                image, target_points = self.person.frames[shot], self.person.landmarks[shot]
+            targets.append(image)
+            points.append(target_points)
+            if self.warp_guidance:
+                source_image, source_points = self._pose(int(self.rng.integers(k)))
+                warps.append(motion.PhotoWarper(source_image, source_points).warp(target_points))
+        drawn = landmark_image.draw_batch(np.stack(points), self.resolution)
+        arrays = [np.stack(targets), drawn] + ([np.stack(warps)] if self.warp_guidance else [])
+        return tuple(tf.constant(landmark_image.to_model_range(a)) for a in arrays)
+
+
 def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None = None,
              config: Config | None = None, content_networks=None, seed: int = 0,
-             log_every: int = 25,
+             log_every: int = 25, augment: bool = True,
              on_step: Callable[[int, dict], None] | None = None) -> PersonModel:
     """Fine-tunes a person model on `person`'s frames (see the module docstring).
 
@@ -136,10 +199,13 @@ def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None
       person: The new person's frames.
       name: The person's name, stored in the model.
       steps: G updates (default `config.train.finetune_steps`); each takes a batch of
-        min(batch_size, K) of the person's frames, drawn at random.
+        `batch_size` examples (`TrainingPairs`; without `augment` min(batch_size, K) of the
+        person's frames).
       config: Fine-tuning losses and optimisation (default: the meta config); its model section
         must equal the meta model's.
-      content_networks: (VGG19, VGGFace) for `content_loss` "vgg"/"random_vgg"; None for pixel_l1.
+      content_networks: The networks of `config.train.content_loss`
+        (`feature_networks.build_content_networks`); None for pixel_l1.
+      augment: Train on the shots moved along plausible motion (`TrainingPairs`).
       on_step: Called with (step, metrics) after every step (progress bars, tests).
     Raises:
       loop.TrainingDivergedError: a loss became NaN/Inf.
@@ -149,6 +215,8 @@ def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None
         raise ValueError(f"steps must be >= 0, got {steps}.")
     if config.model != meta.config.model:
         raise ValueError("Fine-tuning cannot change the model architecture (config.model).")
+    if person.source is None:
+        raise ValueError("The person's shots carry no source photo (PersonFrames.source).")
     steps = config.train.finetune_steps if steps is None else steps
     keras.utils.set_random_seed(seed)
     embedding = embed(meta, person)
@@ -157,16 +225,15 @@ def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None
     discriminator = networks.PersonDiscriminator.from_discriminator(meta.discriminator, embedding)
     tuner = FineTuner(config, generator, discriminator, content_networks)
 
-    frames = landmark_image.to_model_range(person.frames)
-    drawn = landmark_image.to_model_range(person.landmark_images)
-    batch = min(config.train.batch_size, len(person))
-    rng = np.random.default_rng(seed)
+    batch = config.train.batch_size if augment else min(config.train.batch_size, len(person))
+    pairs = TrainingPairs(person, config.model.resolution, generator.warp_guidance, augment,
+                          seed)
     steplog = loop.StepLog("fine-tune", 0, steps, batch, log_every, _LOG_KEYS, on_step)
     start = time.monotonic()
     for step in range(1, steps + 1):
-        chosen = rng.choice(len(person), size=batch, replace=False)
-        steplog.record(step, tuner.step(tf.constant(frames[chosen]), tf.constant(drawn[chosen])))
-    record = _record(meta, person, steps=steps, batch=batch,
+        steplog.record(step, tuner.step(*pairs.batch(batch)))
+    record = _record(meta, person, steps=steps, batch=batch, augment=augment,
                      seconds=round(time.monotonic() - start, 1),
                      content_loss=config.train.content_loss, history=steplog.history)
-    return PersonModel(meta.config, generator, name, person.landmarks[0], "fine-tuned", record)
+    return PersonModel(meta.config, generator, name, person.landmarks[0], "fine-tuned", record,
+                       source=person.source)

@@ -65,6 +65,14 @@ def content_loss(real_activations: Sequence, fake_activations: Sequence):
     return sum(_mean_per_example(ops.abs(r - f)) for r, f in zip(real_activations, fake_activations))
 
 
+def descriptor_distance(real_descriptors, fake_descriptors):
+    """Euclidean distance between face descriptors `[batch, D]`, per example (the identity term:
+    dlib's face descriptors put one person within 0.6)."""
+    squared = ops.sum(ops.square(ops.cast(real_descriptors, "float32")
+                                 - ops.cast(fake_descriptors, "float32")), axis=-1)
+    return ops.sqrt(squared + 1e-8)
+
+
 def pixel_l1_loss(real, fake):
     """Mean absolute pixel difference per example: the CPU smoke-test stand-in for L_CNT."""
     return _mean_per_example(ops.abs(real - fake))

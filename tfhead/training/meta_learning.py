@@ -46,6 +46,13 @@ _LOG_KEYS = ("loss/g/total", "loss/g/content", "loss/g/adv", "loss/g/match", "lo
              "score/real", "score/fake")
 
 
+def generator_inputs(batch: dict, embeddings) -> tuple:
+    """G's inputs for an episode batch: (target landmark image, ê), and the target warp when the
+    episodes carry one (a warp-guided G, `data.episodes`)."""
+    warp = (batch["target_warp"],) if "target_warp" in batch else ()
+    return (batch["target_landmark_image"], embeddings) + warp
+
+
 class MetaLearner:
     """Networks, optimizers and the tf.function steps of meta-learning.
 
@@ -160,8 +167,7 @@ class MetaLearner:
             embeddings = self.embedder.embed_person(batch["frames"], batch["landmark_images"],
                                                     training=True)
             fake = tf.cast(  # float32 from here on, whatever the compute dtype
-                self.generator((batch["target_landmark_image"], embeddings), training=True),
-                tf.float32)
+                self.generator(generator_inputs(batch, embeddings), training=True), tf.float32)
             _, fake_scores, real_features, fake_features = self._discriminate(
                 batch, fake, training=False)
             match = (None if train.feed_forward
@@ -196,12 +202,12 @@ class MetaLearner:
 
     def _replica_discriminator_only_step(self, batch):
         embeddings = self.embedder.embed_person(batch["frames"], batch["landmark_images"])
-        fake = tf.cast(self.generator((batch["target_landmark_image"], embeddings)), tf.float32)
+        fake = tf.cast(self.generator(generator_inputs(batch, embeddings)), tf.float32)
         return self._replica_discriminator_step(batch, fake, embeddings)
 
     def _preview(self, batch):
         embeddings = self.embedder.embed_person(batch["frames"], batch["landmark_images"])
-        return self.generator((batch["target_landmark_image"], embeddings))
+        return self.generator(generator_inputs(batch, embeddings))
 
     def learning_rates(self) -> dict[str, float]:
         return {"learning_rate/generator": float(self.generator_optimizer.learning_rate),
@@ -362,7 +368,8 @@ def _run_steps(learner: MetaLearner, state: _RunState, total_steps: int, config:
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: data_lib.episode_dataset(
             options.data, config.train.k_shots, ctx.get_per_replica_batch_size(batch_size),
-            config.model.resolution, seed=config.train.seed, start=start, input_context=ctx))
+            config.model.resolution, seed=config.train.seed, start=start, input_context=ctx,
+            warp_guidance=config.model.warp_guidance))
     iterator = iter(dataset)
     writer = (tf.summary.create_file_writer(os.path.join(options.workdir, "tensorboard"))
               if distribute.is_chief(strategy) else tf.summary.create_noop_writer())
@@ -405,9 +412,12 @@ def _log_images(step: int, learner: MetaLearner, strategy, batch, count: int) ->
     local = strategy.experimental_local_results(batch)[0]
     local = {k: v[:count] for k, v in local.items()}
     generated = learner.preview(local).numpy()
-    grid = loop.image_grid([local["target_landmark_image"].numpy(),
-                            local["target_frame"].numpy(), generated])
-    tf.summary.image("landmarks | target | generated", grid, step=step)
+    columns = [local["target_landmark_image"].numpy(), local["target_frame"].numpy(), generated]
+    name = "landmarks | target | generated"
+    if "target_warp" in local:
+        columns.insert(1, local["target_warp"].numpy())
+        name = "landmarks | warp | target | generated"
+    tf.summary.image(name, loop.image_grid(columns), step=step)
 
 
 class MetaCheckpointError(errors.TfheadError, ValueError):

@@ -22,22 +22,33 @@ from tfhead.training import losses
 
 
 def content_terms(content_networks, train, real, fake) -> dict:
-    """The weighted L_CNT terms: {"loss/g/vgg19": …, "loss/g/vggface": …}, or
-    {"loss/g/pixel_l1": …} when `content_networks` is None (smoke-test mode).
+    """The weighted L_CNT terms, one per network by its `kind` ({"loss/g/vgg19": …,
+    "loss/g/vggface": …}, "loss/g/face_net" with "loss/g/identity" for dlib's face network), plus
+    {"loss/g/pixel_l1": …} when `content_networks` is None (smoke-test mode) or the content loss
+    is "face_net" (pixel L1 + face network: the CPU default, no weight file).
 
     Args:
-      content_networks: (VGG19, VGGFace) `FeatureNetwork`s, or None.
+      content_networks: The networks of `feature_networks.build_content_networks`, or None.
       train: The `TrainConfig` (its content weights).
       real, fake: `[batch, R, R, 3]` in [-1, 1]; gradients flow into `fake` only.
     """
-    if content_networks is None:
-        return {"loss/g/pixel_l1": train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)}
     terms = {}
+    if content_networks is None or train.content_loss == "face_net":
+        terms["loss/g/pixel_l1"] = train.weight_pixel_l1 * losses.pixel_l1_loss(real, fake)
+    if content_networks is None:
+        return terms
+    weights = {"vgg19": train.weight_vgg19, "vggface": train.weight_vggface,
+               "face_net": train.weight_face_net}
     n = tf.shape(real)[0]
     both = tf.concat([real, fake], 0)
-    for network, weight in zip(content_networks, (train.weight_vgg19, train.weight_vggface)):
+    for network in content_networks:
         activations = network(both)
-        terms[f"loss/g/{network.kind}"] = weight * losses.content_loss(
+        if network.kind == "face_net":
+            activations, descriptors = activations
+            if train.weight_identity > 0:
+                terms["loss/g/identity"] = train.weight_identity * losses.descriptor_distance(
+                    tf.stop_gradient(descriptors[:n]), descriptors[n:])
+        terms[f"loss/g/{network.kind}"] = weights[network.kind] * losses.content_loss(
             [tf.stop_gradient(a[:n]) for a in activations], [a[n:] for a in activations])
     return terms
 
