@@ -86,17 +86,21 @@ def measure(model, label: str, runs: int, rates: dict) -> list[dict]:
     import tensorflow as tf
 
     from tfhead import export
-    from tfhead.edge import Invoker
+    from tfhead.edge import Invoker, model_file
     from tfhead.models import flops
 
     r = model.resolution
+    names = model_file.input_names(model.warp_guidance)  # a warp-guided person has two inputs
     serve = export.serving_function(model)
-    gflop = flops.count_flops(lambda x: serve(x)[0], [tf.TensorSpec([1, r, r, 3])]) / 1e9
+    gflop = flops.count_flops(lambda *x: serve(*x)[0], [tf.TensorSpec([1, r, r, 3])] * len(names))
+    gflop /= 1e9
     floors = {t: 1e3 * gflop / rates[t] for t in THREADS}
     inputs = export.export_inputs(model, calibration_count=32, parity_count=4)
-    x = inputs.parity["person"][:1]
-    keras_fn = tf.function(lambda y: model.generator(y, training=False))
-    keras_ms = median_ms(lambda: keras_fn(tf.constant(x)).numpy(), runs)
+    x = [one[:1] for one in inputs.parity["person"]]
+    keras_fn = tf.function(
+        lambda *y: model.generator(y if model.warp_guidance else y[0], training=False))
+    constants = [tf.constant(one) for one in x]
+    keras_ms = median_ms(lambda: keras_fn(*constants).numpy(), runs)
     rows = [{"model": label, "mode": "Keras tf.function", "gflop": gflop, "size": None,
              "ms": {2: keras_ms}, "floors": floors, "ssim": None}]
     loose = export.Thresholds(float("inf"), float("inf"), -1.0)
@@ -104,8 +108,8 @@ def measure(model, label: str, runs: int, rates: dict) -> list[dict]:
         result = export.export(model, mode, None, inputs, loose)
         ms = {}
         for threads in THREADS:
-            invoker = Invoker(result.content, threads)
-            ms[threads] = median_ms(lambda: invoker(x), runs)
+            invoker = Invoker(result.content, threads, names)
+            ms[threads] = median_ms(lambda: invoker(*x), runs)
         rows.append({"model": label, "mode": f"TFLite {mode}", "gflop": gflop,
                      "size": result.size_bytes, "ms": ms, "floors": floors,
                      "ssim": result.parity["person"]["ssim"],

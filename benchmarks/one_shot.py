@@ -42,7 +42,12 @@ landmark series and dlib's measurement of its frames: the ceiling of what "r" ca
 * `warp` — no learning: the full source photo, at its resolution, warped piecewise-affinely so that
   its dlib landmarks follow the driver's dlib landmarks retargeted with relative motion
   (`tfhead.animation.driving.MotionMapper("relative", ...)`, i.e. `tfhead.face.retarget`).
+* `warp_mouth` — `warp` with the mouth gap it opens painted dark (what a warp-guided model's warp
+  input shows): no learning, to tell what the model adds.
 * `still` — the source photo on every frame: the floor (same person 1.00, correlations n/a).
+* `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:seed=S]` — a person fine-tuned
+  on each source photo from that meta-learning run (kept in `<workdir>/persons/`), then run like
+  `person:`; `paste=0` measures the model's R² crop instead of the pasted-back photo.
 * `person:<path>` — a person checkpoint run through the reenactment loop of `tfhead-animate`
   (`tfhead.animation.reenact.reenact`, relative motion) on the driver's mp4; its R² frames are
   measured (upscaled to 256²). A person checkpoint depicts one person, so it runs only on the cases
@@ -81,7 +86,10 @@ from tfhead.face import crop as crop_lib
 from tfhead.face import motion, procedural
 from tfhead.io import video as video_lib
 
-SOURCES = ("astronaut", "painting", "mirror", "relit")
+SOURCES = ("astronaut", "painting", "mirror", "relit", "procedural")
+# The held-out procedural source: an identity no training corpus of the project draws (the demo's
+# corpus uses seeds below 100, drivers 10_000 + seed).
+HELD_OUT_IDENTITY = 20_000
 DRIVERS = ("self", "procedural", "lfw")
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/tfhead_one_shot",
@@ -337,6 +345,11 @@ def make_source_photo(name: str) -> tuple[np.ndarray, str]:
         return (np.clip(lit, 0, 255).astype(np.uint8),
                 "astronaut relit: light ×1.15 → ×0.55 left to right, warm cast (R×1.08, "
                 "B×0.78), gamma 1.15")
+    if name == "procedural":
+        identity = procedural.random_identity(HELD_OUT_IDENTITY)
+        points = procedural.procedural_landmarks(identity, 256)
+        return (procedural.render_face(identity, points, 256, seed=HELD_OUT_IDENTITY),
+                f"held-out procedural identity (seed {HELD_OUT_IDENTITY}), 256², at rest")
     raise ValueError(f"Unknown source {name!r}; valid: {list(SOURCES)}.")
 
 
@@ -403,6 +416,20 @@ def warp_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverCli
     return np.stack([warper.warp(mapper.landmarks(points)) for points in clip.landmarks])
 
 
+def warp_mouth_system(photo: np.ndarray, source_landmarks: np.ndarray,
+                      clip: DriverClip) -> np.ndarray:
+    """`warp` with the mouth gap it opens painted dark (`motion.paint_mouth_gap`, the same
+    painting a warp-guided model's warp input gets): no learning, for telling what the model adds
+    to it."""
+    mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
+    warper = motion.PhotoWarper(photo, source_landmarks)
+    frames = []
+    for points in clip.landmarks:
+        target = mapper.landmarks(points)
+        frames.append(motion.paint_mouth_gap(warper.warp(target), target, source_landmarks))
+    return np.stack(frames)
+
+
 def still_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
     """The floor: the source photo, unchanged, on every frame."""
     del source_landmarks
@@ -436,8 +463,71 @@ def person_system(path: str, workdir: str) -> System:
     return run
 
 
+def finetune_system(spec: str, workdir: str) -> System:
+    """`finetune:<meta workdir>[:key=value…]`: a person fine-tuned on each source photo from a
+    meta-learning checkpoint, then run like `person:` (the reenactment loop of tfhead-animate).
+
+    Keys: `steps` (default: the fine-tuning default of the meta config), `augment` (1/0, default
+    1: `finetune.TrainingPairs`), `paste` (1/0, default 1: paste-back into the photo; 0 measures
+    the R² crop), `seed`. Each person is fine-tuned once per source photo and kept in
+    `<workdir>/persons/`.
+    """
+    import hashlib
+
+    from tfhead.animation import reenact
+    from tfhead.face import landmarks as landmarks_lib
+    from tfhead.face import shots
+    from tfhead.models.person import PersonModel
+    from tfhead.training import feature_networks, finetune, meta_learning
+
+    path, *pairs = spec.split(":")
+    options = {"steps": None, "augment": "1", "paste": "1", "seed": "0"}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in options:
+            raise app.UsageError(f"finetune:{spec}: unknown key {key!r}; valid: {sorted(options)}.")
+        options[key] = value
+    meta = meta_learning.load_meta_model(path)
+    config = meta.config
+    content = feature_networks.build_content_networks(config.train.content_loss,
+                                                      config.model.resolution)
+    detector = landmarks_lib.LandmarkDetector()
+    # One person per (meta, steps, augment, seed): `paste` only changes how it is shown.
+    tag = hashlib.sha1(repr((path, options["steps"], options["augment"],
+                             options["seed"])).encode()).hexdigest()[:8]
+    shown = "crop" if options["paste"] == "0" else "pasted"
+
+    def run(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
+        del source_landmarks
+        key = hashlib.sha1(photo.tobytes()).hexdigest()[:8]
+        person_dir = os.path.join(workdir, "persons", f"{tag}_{key}")
+        if not os.path.isfile(os.path.join(person_dir, "person.json")):
+            frames = shots.person_frames([("source.png", photo)], config.model.resolution,
+                                         detector)
+            start = time.perf_counter()
+            model = finetune.finetune(
+                meta, frames, "source", None if options["steps"] is None else int(options["steps"]),
+                content_networks=content, seed=int(options["seed"]),
+                augment=options["augment"] == "1", log_every=10**9)
+            _log(f"fine-tuned {spec} on a {photo.shape[1]}×{photo.shape[0]} photo in "
+                 f"{time.perf_counter() - start:.0f} s")
+            model.save(person_dir)
+        model = PersonModel.load(person_dir)
+        out = os.path.join(workdir, "outputs", f"finetune_{tag}_{shown}_{key}__"
+                           f"{clip.name.replace(':', '_')}.mp4")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        if os.path.exists(out):
+            os.remove(out)
+        reenact.reenact(model, clip.path, out, reenact.ReenactOptions(
+            min_face_fraction=0.0, paste_back=options["paste"] == "1"), detector)
+        return np.stack(list(video_lib.iter_frames(out)))
+
+    return run
+
+
 # A later system is one more entry: name → callable(source_photo, source_landmarks, driver_clip).
-SYSTEMS: dict[str, System] = {"warp": warp_system, "still": still_system}
+SYSTEMS: dict[str, System] = {"warp": warp_system, "warp_mouth": warp_mouth_system,
+                              "still": still_system}
 
 
 def resolve_systems(names: list[str], workdir: str) -> dict[str, System]:
@@ -446,11 +536,13 @@ def resolve_systems(names: list[str], workdir: str) -> dict[str, System]:
     for name in names:
         if name.startswith("person:"):
             systems[name] = person_system(name[len("person:"):], workdir)
+        elif name.startswith("finetune:"):
+            systems[name] = finetune_system(name[len("finetune:"):], workdir)
         elif name in SYSTEMS:
             systems[name] = SYSTEMS[name]
         else:
-            raise app.UsageError(f"Unknown system {name!r}; valid: {sorted(SYSTEMS)} or "
-                                 "person:<person checkpoint folder>.")
+            raise app.UsageError(f"Unknown system {name!r}; valid: {sorted(SYSTEMS)}, "
+                                 "person:<person checkpoint folder> or finetune:<meta workdir>.")
     return systems
 
 
@@ -634,7 +726,7 @@ def run(source_names: list[str], driver_names: list[str], system_names: list[str
                 start = time.perf_counter()
                 frames = system(source.photo, source.landmarks, clip)
                 seconds = time.perf_counter() - start
-                if not system_name.startswith("person:"):  # person systems wrote theirs
+                if not system_name.startswith(("person:", "finetune:")):  # those wrote theirs
                     video = os.path.join(workdir, "outputs", f"{system_name}__{source.name}__"
                                          f"{clip.name.split(':')[0]}.mp4")
                     write_clip(video, frames, fps)

@@ -1,18 +1,20 @@
 r"""Export a person model to TFLite files for phones and boards (docs/design.md §7).
 
 The person's ψ' is folded into the generator (AdaIN → instance normalization with a constant
-affine; P, E, D and W are gone). Each file maps one landmark image [1, R, R, 3] in [-1, 1] to one
-frame in [-1, 1] and carries metadata (tfhead version, preset, resolution, landmark-image version,
-value range, person, reference landmarks, parity numbers) that `tfhead-edge` checks. Every file is
-run against the Keras model before it is written; a mode outside its thresholds fails with the
-numbers measured and writes nothing.
+affine; P, E, D and W are gone). Each file maps one landmark image [1, R, R, 3] in [-1, 1] — and
+for a warp-guided model the source photo warped to the same landmarks, a second input "warp" — to
+one frame in [-1, 1], and carries metadata (tfhead version, preset, resolution, landmark-image
+version, the inputs and value range, person, reference landmarks, parity numbers) that
+`tfhead-edge` checks, and the source photo (JPEG) with its landmarks, from which `tfhead-edge`
+computes the warp and pastes the frames back. Every file is run against the Keras model before it
+is written; a mode outside its thresholds fails with the numbers measured and writes nothing.
 
 The model is a person checkpoint (train/finetune.py), or a meta-learning workdir plus photos of
 the person (the feed-forward model, made here).
 
 Quantization: fp32, fp16 (half the size), dynamic (int8 weights), int8 (int8 convolutions
-calibrated on landmark images of the person's motion; --driver calibrates on a driving video
-instead of generated tracks), or all.
+calibrated on the inputs of the person's motion; --driver calibrates on a driving video instead of
+generated tracks), or all.
 
 Examples:
   python export/export_tflite.py --person=people/astronaut --quantization=all --out=models/
@@ -42,7 +44,8 @@ _OUT = flags.DEFINE_string("out", None, "A .tflite path (one mode), or a folder:
                            "<name>.<mode>.tflite.", required=True)
 _DRIVER = flags.DEFINE_string("driver", None, "A driving video: int8 calibration and parity images "
                               "from it (retargeted onto the person) instead of generated tracks.")
-_CALIBRATION = flags.DEFINE_integer("calibration_images", 64, "Landmark images for int8 calibration.")
+_CALIBRATION = flags.DEFINE_integer("calibration_images", 64, "Frames (landmark images, and "
+                                   "warps for a warp-guided model) for int8 calibration.")
 _PARITY = flags.DEFINE_integer("parity_images", 8, "Images per parity set (noise, faces, person).")
 _THREADS = flags.DEFINE_integer("num_threads", 2, "LiteRT threads for the parity runs.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the generated tracks and random images.")

@@ -113,11 +113,9 @@ def tiny_guided_person(astronaut):
 
 
 @pytest.fixture(scope="session")
-def meta_dir(tmp_path_factory):
-    """A tiny meta-learning workdir (2 steps on 3 procedural identities, pixel L1)."""
-    from tfhead import config as config_lib
+def tiny_records(tmp_path_factory):
+    """Preprocessed shards of 3 procedural identities at 64² (4 frames per video)."""
     from tfhead.data import corpora, preprocess
-    from tfhead.training import meta_learning
 
     root = tmp_path_factory.mktemp("clips")
     corpora.make_procedural_corpus(str(root), persons=3, videos_per_person=1, frames_per_clip=8,
@@ -125,8 +123,27 @@ def meta_dir(tmp_path_factory):
     records = str(tmp_path_factory.mktemp("records"))
     preprocess.run(str(root), records, preprocess.PreprocessOptions(
         resolution=64, frames_per_video=4, videos_per_shard=4), workers=1, progress_bar=False)
+    return records
+
+
+def _tiny_meta(tmp_path_factory, records: str, **overrides) -> str:
+    from tfhead import config as config_lib
+    from tfhead.training import meta_learning
+
     workdir = str(tmp_path_factory.mktemp("meta"))
-    config = config_lib.get_preset("tiny", {"train.content_loss": "pixel_l1"})
+    config = config_lib.get_preset("tiny", {"train.content_loss": "pixel_l1", **overrides})
     meta_learning.train(config, meta_learning.MetaTrainOptions(
-        data=records, workdir=workdir, steps=2, image_every=0, checkpoint_every=2))
+        data=records, workdir=workdir, steps=2, image_every=2, checkpoint_every=2))
     return workdir
+
+
+@pytest.fixture(scope="session")
+def meta_dir(tmp_path_factory, tiny_records):
+    """A tiny meta-learning workdir (2 steps on 3 procedural identities, pixel L1, the paper's G)."""
+    return _tiny_meta(tmp_path_factory, tiny_records)
+
+
+@pytest.fixture(scope="session")
+def guided_meta_dir(tmp_path_factory, tiny_records):
+    """`meta_dir` with a warp-guided G (`model.warp_guidance`)."""
+    return _tiny_meta(tmp_path_factory, tiny_records, **{"model.warp_guidance": True})

@@ -16,7 +16,7 @@ import skimage.data
 from tfhead import export, runtime
 from tfhead.animation import driving, reenact
 from tfhead.data import preprocess
-from tfhead.edge import EdgeModel, ModelFileError
+from tfhead.edge import EdgeModel, ModelFileError, model_file
 from tfhead.face import landmarks, shots
 from tfhead.io import fileio, outputs
 from tfhead.io import video as video_lib
@@ -435,6 +435,19 @@ def test_the_runner_cli_names_a_truncated_model(tflite, driver, tmp_path):
     run = cli("-m", "tfhead_cli.edge", f"--model={cut}", f"--driver={driver['silent']}",
               f"--out={tmp_path / 'out.mp4'}")
     refused(run, "damaged or truncated")
+
+
+def test_the_runner_cli_names_a_damaged_source_photo(tflite, driver, tmp_path):
+    """The photo a model file carries for the warp and the paste-back is checked on loading."""
+    content = open(tflite, "rb").read()
+    bad = tmp_path / "bad_photo.tflite"
+    bad.write_bytes(model_file.with_metadata(content, model_file.read_metadata(content),
+                                             {model_file.SOURCE_PHOTO_NAME: b"\xff\xd8 cut"}))
+    out = tmp_path / "out.mp4"
+    run = cli("-m", "tfhead_cli.edge", f"--model={bad}", f"--driver={driver['silent']}",
+              f"--out={out}")
+    refused(run, "source photo", "export it again")
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("damage", ["config", "reference_landmarks", "name", "list"])

@@ -16,7 +16,7 @@ from tfhead import config as config_lib
 from tfhead import export
 from tfhead.animation import reenact
 from tfhead.edge import EdgeModel, model_file
-from tfhead.face import landmark_image, landmarks, retarget
+from tfhead.face import landmarks, retarget
 from tfhead.models import flops
 from tfhead.models.person import PersonModel, render_frames
 from tfhead.models.student import StudentGenerator
@@ -155,13 +155,12 @@ def test_short_distillation_lowers_the_student_teacher_error(teacher, distilled)
     # architecture at the same initialisation (the run's seed) without training.
     points, _ = distill.distillation_tracks(teacher.reference_landmarks, 64, 24, seed=99,
                                             clip_frames=8)
-    images = landmark_image.draw_batch(points, 64)
-    target = teacher.render(images)
+    target = teacher.render(points)
     keras.utils.set_random_seed(0)
     untrained = StudentGenerator(**model.student.generator_kwargs())
     untrained.build()
-    before = distill.compare(render_frames(untrained, images), target)
-    after = distill.compare(model.render(images), target)
+    before = distill.compare(render_frames(untrained, teacher.model_inputs(points)), target)
+    after = distill.compare(model.render(points), target)
     assert after["mean_abs"] < 0.5 * before["mean_abs"], (before, after)
     assert after["psnr"] > before["psnr"] + 5, (before, after)
     assert after["ssim"] > before["ssim"], (before, after)
@@ -179,14 +178,46 @@ def test_student_checkpoint_round_trips(distilled, tmp_path, driver):
     loaded = PersonModel.load(path)
     assert loaded.mode == "student" and loaded.student == model.student
     assert loaded.preset == "tiny" and loaded.resolution == 64
-    images = landmark_image.draw_batch(distill.distillation_tracks(model.reference_landmarks, 64, 4, 1)[0], 64)
-    np.testing.assert_array_equal(loaded.render(images), model.render(images))
+    points = distill.distillation_tracks(model.reference_landmarks, 64, 4, 1)[0]
+    np.testing.assert_array_equal(loaded.render(points), model.render(points))
     with pytest.raises(distill.DistillError, match="already a student"):
         distill.distill(loaded, str(tmp_path / "w"), quick_options())
     # tfhead-animate's library takes it like any person model.
     report = reenact.reenact(loaded, driver["silent"], str(tmp_path / "a.mp4"),
                              reenact.ReenactOptions(max_frames=6))
     assert report.frames == 6 and os.path.getsize(tmp_path / "a.mp4") > 0
+
+
+def test_a_warp_guided_teacher_gets_a_warp_guided_student_that_keeps_its_source(
+        tiny_guided_person, tmp_path):
+    teacher = tiny_guided_person
+    workdir = str(tmp_path / "work")
+    result = distill.distill(teacher, workdir, quick_options(
+        steps=6, pool_size=24, heldout_size=8, clip_frames=8, log_every=0, checkpoint_every=0))
+    model = result.model
+    assert model.mode == "student" and model.student.warp_guidance and model.warp_guidance
+    assert model.generator.warp_guidance and model.source is teacher.source
+    with open(os.path.join(workdir, "distill.json")) as f:
+        assert json.load(f)["student"]["warp_guidance"] is True
+    points = distill.distillation_tracks(teacher.reference_landmarks, 64, 4, seed=5)[0]
+    frames = model.render(points)
+    assert frames.shape == (4, 64, 64, 3) and frames.dtype == np.uint8
+    # Its second input is the source warped to the same landmarks, as the teacher's.
+    images, warps = teacher.model_inputs(points)
+    np.testing.assert_array_equal(render_frames(model.generator, [images, warps]), frames)
+    assert not np.array_equal(render_frames(model.generator, [images, warps[::-1]]), frames)
+    # A person checkpoint like any other: the photo is saved with it.
+    loaded = PersonModel.load(model.save(str(tmp_path / "student")))
+    assert loaded.warp_guidance and loaded.source is not None
+    np.testing.assert_array_equal(loaded.render(points), frames)
+    # Its file has the teacher's two inputs; the runner warps the source carried in it.
+    result = export.export(model, "fp32", None,
+                           export.export_inputs(model, calibration_count=4, parity_count=2))
+    runner = EdgeModel(result.content)
+    assert runner.warp_guidance and runner.metadata["mode"] == "student"
+    assert [tensor["name"] for tensor in runner.metadata["inputs"]] == ["landmark_image", "warp"]
+    difference = np.abs(runner.render(points).astype(int) - frames.astype(int))
+    assert difference.mean() < 2.0, difference.mean()   # the JPEG of the photo in the warp
 
 
 def test_interrupted_distillation_resumes_where_it_stopped(teacher, distilled, tmp_path,
@@ -200,7 +231,7 @@ def test_interrupted_distillation_resumes_where_it_stopped(teacher, distilled, t
     stopped = distill.distill(teacher, workdir, quick_options(steps=60), on_step=interrupt)
     assert stopped.model is None and stopped.step == 25 and stopped.interrupted == signal.SIGINT
 
-    def no_teacher(images):
+    def no_teacher(points):
         raise AssertionError("the pool was rendered again")
 
     monkeypatch.setattr(teacher, "render", no_teacher)
@@ -221,19 +252,19 @@ def test_pool_fill_resumes_at_the_first_missing_frame(teacher, tmp_path):
                                                 clip_frames=10)
     calls = []
 
-    def render(images):
-        calls.append(len(images))
+    def render(chunk):
+        calls.append(len(chunk))
         if sum(calls) == 24:          # once, during the third chunk
             os.kill(os.getpid(), signal.SIGINT)
-        return teacher.render(images)
+        return teacher.render(chunk)
 
     pool = distill.Pool(str(tmp_path / "pool"), points, kinds, 64)
-    assert pool.fill(render, 64, chunk=8) == signal.SIGINT
+    assert pool.fill(render, chunk=8) == signal.SIGINT
     assert pool.filled == 24
     again = distill.Pool(str(tmp_path / "pool"), points, kinds, 64)
     assert again.filled == 24
-    assert again.fill(render, 64, chunk=8) is None and again.filled == 40
-    np.testing.assert_array_equal(again.frames, teacher.render(landmark_image.draw_batch(points, 64)))
+    assert again.fill(render, chunk=8) is None and again.filled == 40
+    np.testing.assert_array_equal(again.frames, teacher.render(points))
     with pytest.raises(distill.DistillError, match="other tracks"):
         distill.Pool(str(tmp_path / "pool"), points + 5, kinds, 64)
 
@@ -287,8 +318,8 @@ def test_exported_student_passes_the_runner_metadata_check(distilled, tmp_path, 
     assert meta["mode"] == "student" and meta["preset"] == "tiny" and meta["resolution"] == 64
     assert meta["quantization"] == mode and meta["person"] == "astronaut"
     np.testing.assert_allclose(runner.reference_landmarks, model.reference_landmarks, atol=1e-3)
-    images = landmark_image.draw_batch(distill.distillation_tracks(model.reference_landmarks, 64, 4, 7)[0], 64)
-    difference = np.abs(runner.render(images).astype(int) - model.render(images).astype(int))
+    points = distill.distillation_tracks(model.reference_landmarks, 64, 4, 7)[0]
+    difference = np.abs(runner.render(points).astype(int) - model.render(points).astype(int))
     assert difference.mean() < (0.6 if mode == "fp32" else 4.0), difference.mean()
     # A student's metadata that disagrees with its graph is refused like any other.
     with open(path, "rb") as f:

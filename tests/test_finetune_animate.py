@@ -11,7 +11,7 @@ import skimage.data
 import tensorflow as tf
 
 from tfhead.animation import driving, reenact
-from tfhead.face import landmark_image, landmarks, procedural, retarget, shots
+from tfhead.face import landmark_image, landmarks, motion, procedural, retarget, shots
 from tfhead.io import video as video_lib
 from tfhead.models.person import PersonCheckpointError, PersonModel
 from tfhead.training import finetune, meta_learning
@@ -123,7 +123,7 @@ def test_person_checkpoint_loads_alone_and_is_far_smaller(meta_dir, person_frame
     tuned = finetune.finetune(meta, person_frames, "astronaut", steps=2)
     ff = finetune.feed_forward(meta, person_frames, "astronaut")
     path = tuned.save(str(tmp_path / "person"))
-    drawn = person_frames.landmark_images
+    points = person_frames.landmarks
     # Loads in a fresh process that never sees the meta checkpoint.
     code = ("import sys, numpy as np; from tfhead.models.person import PersonModel; "
             "m = PersonModel.load(sys.argv[1]); print(m.name, m.mode, m.resolution)")
@@ -131,17 +131,18 @@ def test_person_checkpoint_loads_alone_and_is_far_smaller(meta_dir, person_frame
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.stdout.split() == ["astronaut", "fine-tuned", "64"], result.stderr[-2000:]
     loaded = PersonModel.load(path)
-    np.testing.assert_array_equal(loaded.render(drawn), tuned.render(drawn))
+    np.testing.assert_array_equal(loaded.render(points), tuned.render(points))
     np.testing.assert_allclose(loaded.reference_landmarks, person_frames.landmarks[0], atol=1e-3)
-
-    def size(directory):
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(directory)
-                   for f in files)
-
+    # The source photo comes back as it was (PNG, lossless), with its landmarks.
+    np.testing.assert_array_equal(loaded.source.photo, person_frames.source.photo)
+    np.testing.assert_allclose(loaded.source.photo_landmarks,
+                               person_frames.source.photo_landmarks, atol=1e-3)
+    # The generator does not carry E, P, D or W (the photo aside, which is the user's own).
+    weights = os.path.getsize(os.path.join(path, "generator.weights.h5"))
     meta_size = sum(os.path.getsize(p) for p in tf.io.gfile.glob(meta.checkpoint + ".*"))
-    assert size(path) * 4 < meta_size, (size(path), meta_size)
+    assert weights * 4 < meta_size, (weights, meta_size)
     # Fine-tuning changed the output.
-    assert np.abs(ff.render(drawn).astype(int) - tuned.render(drawn).astype(int)).mean() > 0.5
+    assert np.abs(ff.render(points).astype(int) - tuned.render(points).astype(int)).mean() > 0.5
 
 
 def test_broken_or_missing_checkpoints_fail_clearly(tmp_path, meta_dir):
@@ -177,10 +178,12 @@ def test_animation_writes_a_readable_h264_with_audio_and_side_by_side(person_mod
     assert report.frames == 30 and report.audio
     assert report.frames_held >= 3  # the blank frames held the last landmarks
     info = video_lib.probe(out)
-    assert (info.frame_count, info.width, info.height) == (30, 64, 64)
+    # Pasted back into the 512² photo; the side-by-side is driver (scaled) | result.
+    assert (info.frame_count, info.width, info.height) == (30, 512, 512)
+    assert report.frame_size == (512, 512)
     assert info.fps == pytest.approx(25.0)
     assert video_lib.has_audio(out)
-    assert (video_lib.probe(side).width, video_lib.probe(side).height) == (192, 64)
+    assert (video_lib.probe(side).width, video_lib.probe(side).height) == (1024, 512)
     codec = subprocess.run([video_lib.ffmpeg_executable(), "-hide_banner", "-i", out],
                            capture_output=True, text=True).stderr
     assert "Video: h264" in codec
@@ -193,6 +196,44 @@ def test_a_silent_driver_gives_a_silent_video_in_absolute_mode(person_model, dri
     report = reenact.reenact(person_model, driver["silent"], out,
                              reenact.ReenactOptions(motion="absolute", max_frames=10))
     assert report.frames == 10 and not report.audio and not video_lib.has_audio(out)
+
+
+def test_without_paste_back_the_crop_is_written(person_model, driver, tmp_path):
+    out, side = str(tmp_path / "out.mp4"), str(tmp_path / "sbs.mp4")
+    report = reenact.reenact(person_model, driver["silent"], out, reenact.ReenactOptions(
+        max_frames=4, paste_back=False, side_by_side=side))
+    assert report.frame_size == (64, 64)
+    assert (video_lib.probe(out).width, video_lib.probe(out).height) == (64, 64)
+    assert (video_lib.probe(side).width, video_lib.probe(side).height) == (192, 64)
+
+
+def test_a_warp_guided_person_finetunes_renders_and_reloads(guided_meta_dir, person_frames,
+                                                            tmp_path):
+    meta = meta_learning.load_meta_model(guided_meta_dir)
+    assert meta.generator.warp_guidance
+    model = finetune.finetune(meta, person_frames, "astronaut", steps=2)
+    assert model.warp_guidance and model.record["augment"]
+    track = motion.motion_track(person_frames.landmarks[0], 3, seed=1)
+    drawn, warps = model.model_inputs(track)
+    np.testing.assert_array_equal(warps, person_frames.source.warp(track))
+    frames = model.render(track)
+    assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8
+    loaded = PersonModel.load(model.save(str(tmp_path / "person")))
+    assert loaded.warp_guidance
+    np.testing.assert_array_equal(loaded.render(track), frames)
+
+
+def test_augmented_pairs_draw_fresh_poses_and_warp_from_another(person_frames):
+    pairs = finetune.TrainingPairs(person_frames, 64, warp_guidance=True, augment=True, seed=0)
+    batches = [pairs.batch(4) for _ in range(3)]
+    targets = np.concatenate([b[0].numpy() for b in batches])
+    warps = np.concatenate([b[2].numpy() for b in batches])
+    shot = landmark_image.to_model_range(person_frames.frames[0])
+    moved = [not np.allclose(t, shot) for t in targets]
+    assert 0 < sum(moved) < len(moved)   # some targets are the photo, some a moved pose
+    assert all(not np.allclose(w, t) for w, t in zip(warps, targets))  # never the target itself
+    plain = finetune.TrainingPairs(person_frames, 64, warp_guidance=True, augment=False).batch(1)
+    np.testing.assert_array_equal(plain[0].numpy()[0], shot)
 
 
 def test_a_corrupt_driving_video_fails_clearly_and_writes_nothing(person_model, tmp_path):

@@ -61,6 +61,22 @@ def test_generator_step_trains_e_g_and_p_and_leaves_d_alone():
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
+def test_a_warp_guided_generator_step_uses_the_target_warp():
+    config = tiny_config(**{"model.warp_guidance": True})
+    learner = meta_learning.MetaLearner(config, NUM_VIDEOS)
+    batch = random_batch(config)
+    with pytest.raises(ValueError, match="needs the warp input"):
+        learner.generator_step(batch)
+    batch["target_warp"] = tf.constant(np.random.default_rng(1).uniform(
+        -1, 1, batch["target_frame"].shape).astype(np.float32))
+    before = snapshot(learner.generator)
+    metrics = learner.generator_step(batch)
+    assert changed(before, snapshot(learner.generator))
+    assert np.isfinite(float(metrics["loss/g/total"]))
+    preview = learner.preview(batch).numpy()
+    assert preview.shape == batch["target_frame"].shape
+
+
 def test_discriminator_step_trains_d_and_only_the_sampled_rows_of_w():
     config = tiny_config()
     learner = meta_learning.MetaLearner(config, NUM_VIDEOS)

@@ -13,7 +13,7 @@ from tfhead.models import networks
 # num_videos × embedding_dim). Listed in BUILD_NOTES.md; a change here is an architecture change.
 PINNED_TRAINABLE = {
     "tiny": (39_017, 24_949, 57_578),
-    "small128": (2_467_873, 1_955_269, 3_648_546),
+    "small128": (2_467_873, 1_956_518, 3_648_546),  # warp-guided G (paper G: 1_955_269)
     "paper256": (14_906_945, 37_966_469, 19_627_586),
 }
 
@@ -94,6 +94,36 @@ def test_generator_psi_layout_and_render(rng, tiny):
     # ψ decides the output: another person's ψ renders another image.
     other = np.asarray(generator.render(landmarks, np.asarray(psi)[::-1]))
     assert np.abs(other - np.asarray(generator.render(landmarks, psi))).max() > 1e-4
+
+
+def test_a_warp_guided_generator_takes_the_warp_and_blends_it_in(rng):
+    keras.utils.set_random_seed(1)
+    model = cfg.get_preset("tiny", {"model.warp_guidance": True}).model
+    _, generator, _ = networks.build_networks(model, num_videos=2)
+    paper = networks.Generator(**networks.generator_kwargs(cfg.get_preset("tiny").model))
+    paper.build()
+    # 6 input channels (landmark image + warp) and a fourth output channel (the mask's logit).
+    assert generator.encoder_stages[0][0].weights[0].shape[-2] == 6
+    assert paper.encoder_stages[0][0].weights[0].shape[-2] == 3
+    assert generator.to_rgb.layer.kernel.shape[-1] == 4 and paper.to_rgb.layer.kernel.shape[-1] == 3
+    landmarks, warp = _images(rng, 2, 64), _images(rng, 2, 64)
+    embedding = rng.normal(size=(2, model.embedding_dim)).astype("float32")
+    out = np.asarray(generator((landmarks, embedding, warp)))
+    assert out.shape == (2, 64, 64, 3) and np.abs(out).max() <= 1.0
+    # The warp reaches the output through the mask and through the encoder.
+    other = np.asarray(generator((landmarks, embedding, -warp)))
+    assert np.abs(other - out).max() > 1e-3
+    # A mask logit pushed to +∞ passes the warp through unchanged, to −∞ leaves G's own image.
+    bias = generator.to_rgb.layer.bias
+    saved = bias.numpy().copy()
+    bias.assign(np.array([0, 0, 0, 60.0], "float32"))
+    np.testing.assert_allclose(np.asarray(generator((landmarks, embedding, warp))), warp,
+                               atol=1e-6)
+    bias.assign(saved)
+    with pytest.raises(ValueError, match="needs the warp input"):
+        generator.render(landmarks, generator.project(embedding))
+    with pytest.raises(ValueError, match="takes no warp"):
+        paper.render(landmarks, paper.project(embedding), warp)
 
 
 def test_projection_score_matches_hand_computation(rng, tiny):

@@ -8,6 +8,7 @@ import pytest
 
 from tfhead.face import paste
 from tfhead.face import crop as crop_lib
+from tfhead.face import motion as motion_lib
 from tfhead.face import shots
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,17 +38,19 @@ def _moved(points, degrees=0.0, scale=1.0, shift=(0.0, 0.0)):
 def test_the_crop_is_the_person_crop(portrait):
     image, points = portrait
     back = paste.PasteBack(image, points, 128)
-    crop_image, local, _ = shots._crop_one(image, points, 128)
+    crop_image, local, _, _ = shots._crop_one(image, points, 128)
     np.testing.assert_array_equal(back.transform.crop_image(image), crop_image)
     np.testing.assert_array_equal(back.reference_landmarks, local)
 
 
 @pytest.mark.parametrize("resolution", [128, 256])
-@pytest.mark.parametrize("background_motion", [1.0, 0.0])
-def test_zero_motion_leaves_the_photo_exact_outside_the_mask(portrait, resolution,
+@pytest.mark.parametrize("background,background_motion",
+                         [("warp", 1.0), ("rigid", 1.0), ("rigid", 0.0)])
+def test_zero_motion_leaves_the_photo_exact_outside_the_mask(portrait, resolution, background,
                                                              background_motion):
     image, points = portrait
-    back = paste.PasteBack(image, points, resolution, background_motion=background_motion)
+    back = paste.PasteBack(image, points, resolution, background=background,
+                           background_motion=background_motion)
     own = back.transform.crop_image(image)
     grey = np.full((resolution, resolution, 3), 128, np.uint8)
     for generated in (own, grey):
@@ -57,12 +60,29 @@ def test_zero_motion_leaves_the_photo_exact_outside_the_mask(portrait, resolutio
         np.testing.assert_array_equal(frame[outside], image[outside])
     # The grey square really is pasted inside.
     assert np.abs(frame[mask > 0.99].astype(int) - 128).mean() < 40
-    # An expression-only change (rigid points fixed: mouth opened) keeps the background exact too.
+    # An expression-only change (rigid points fixed: mouth opened) moves nothing but the face:
+    # exactly so with the rigid background, and the warp moves no pixel far from the face.
     target = back.reference_landmarks.copy()
     target[57:60, 1] += 4
     target[8, 1] += 4
     frame, mask = back.compose(own, target, return_mask=True)
-    np.testing.assert_array_equal(frame[mask == 0], image[mask == 0])
+    if background == "rigid":
+        np.testing.assert_array_equal(frame[mask == 0], image[mask == 0])
+    else:  # the warp is local (anchored on a ring around the face): a few pixels move
+        changed = np.any(frame[mask == 0] != image[mask == 0], axis=-1)
+        assert 0 < changed.mean() < 0.02, changed.mean()
+
+
+def test_the_warp_background_is_the_photo_warped_to_the_target(portrait):
+    image, points = portrait
+    back = paste.PasteBack(image, points, 128)
+    target, _ = _moved(back.reference_landmarks, degrees=5.0, shift=(4.0, -2.0))
+    target[57:60, 1] += 3   # and an expression change
+    frame, mask = back.compose(np.full((128, 128, 3), 128, np.uint8), target, return_mask=True)
+    expected = motion_lib.PhotoWarper(image, points).warp(back.transform.from_crop(target))
+    outside = mask == 0
+    np.testing.assert_array_equal(frame[outside], expected[outside])
+    assert np.abs(expected[outside].astype(int) - image[outside].astype(int)).mean() > 1.0
 
 
 def _find(needle, haystack, near, radius=12):
@@ -78,7 +98,7 @@ def _find(needle, haystack, near, radius=12):
 @pytest.mark.parametrize("motion", [dict(shift=(6.0, -4.0)), dict(degrees=6.0, shift=(2.0, 3.0))])
 def test_head_motion_moves_the_background_by_the_same_similarity(portrait, motion):
     image, points = portrait
-    back = paste.PasteBack(image, points, 128)
+    back = paste.PasteBack(image, points, 128, background="rigid")
     target, crop_matrix = _moved(back.reference_landmarks, **motion)
     grey = np.full((128, 128, 3), 128, np.uint8)
     frame, mask = back.compose(grey, target, return_mask=True)
@@ -103,7 +123,7 @@ def _apply(matrix, points):
 
 def test_static_background_keeps_far_pixels_and_moves_the_head(portrait):
     image, points = portrait
-    back = paste.PasteBack(image, points, 128, background_motion=0.0)
+    back = paste.PasteBack(image, points, 128, background="rigid", background_motion=0.0)
     target, _ = _moved(back.reference_landmarks, shift=(5.0, 0.0))
     frame, mask = back.compose(back.transform.crop_image(image), target, return_mask=True)
     np.testing.assert_array_equal(frame[400:, :], image[400:, :])  # the lower part stays
@@ -177,8 +197,8 @@ def test_output_has_the_photo_shape_also_when_the_box_leaves_the_photo(portrait)
         box = crop_lib.crop_box(local)
         back = paste.PasteBack(photo, local, 128)
         target, _ = _moved(back.reference_landmarks, degrees=4.0, shift=(3.0, 2.0))
-        for background_motion in (1.0, 0.5):
-            back.background_motion = background_motion
+        for background, background_motion in (("warp", 1.0), ("rigid", 1.0), ("rigid", 0.5)):
+            back.background, back.background_motion = background, background_motion
             frame = back.compose(back.transform.crop_image(photo), target)
             assert frame.shape == photo.shape and frame.dtype == np.uint8
         if (top, left) == (70, 150):  # the box really extends past the photo's top-left corner
@@ -194,6 +214,8 @@ def test_bad_input_is_refused(portrait):
         paste.PasteBack(image.astype(np.float32), points, 128)
     with pytest.raises(ValueError, match="background_motion"):
         paste.PasteBack(image, points, 128, background_motion=1.5)
+    with pytest.raises(ValueError, match="background"):
+        paste.PasteBack(image, points, 128, background="blur")
     back = paste.PasteBack(image, points, 128)
     with pytest.raises(ValueError, match="generated crop"):
         back.compose(np.zeros((64, 64, 3), np.uint8), back.reference_landmarks)

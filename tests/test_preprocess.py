@@ -190,6 +190,23 @@ def test_episode_landmark_images_match_the_rasterizer(processed):
     np.testing.assert_array_equal(episode["target_landmark_image"][0].numpy(), expected)
 
 
+def test_warp_guided_episodes_carry_the_first_frame_warped_to_the_target(processed):
+    from tfhead.face import motion
+    from tfhead.data import records
+    out, _ = processed
+    episode = next(iter(episodes.episode_dataset(out, 2, 1, 64, seed=0, warp_guidance=True)))
+    assert "target_warp" not in next(iter(episodes.episode_dataset(out, 2, 1, 64, seed=0)))
+    # Recompute it from the stored video: frame_indices[0] warped to the target's landmarks.
+    video = next(v for v in (records.parse_video(r) for r in tf.data.TFRecordDataset(
+        records.record_files(out))) if int(v["video_index"]) == int(episode["video_index"][0]))
+    first = int(episode["frame_indices"][0, 0])
+    frame = tf.io.decode_jpeg(video["frames"][first]).numpy().astype(np.float32) / 127.5 - 1.0
+    expected = motion.PhotoWarper(frame, video["landmarks"][first].numpy()).warp(
+        episode["target_landmarks"][0].numpy())
+    np.testing.assert_allclose(episode["target_warp"][0].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(episode["frames"][0, 0].numpy(), frame, atol=1e-6)
+
+
 def test_episodes_are_deterministic_per_seed(processed):
     out, _ = processed
 

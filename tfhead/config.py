@@ -427,14 +427,14 @@ def _paper256() -> Config:
 
 
 def _small128() -> Config:
-    """A model that trains on a CPU: 128², 32→256 channels, attention at 32² only."""
+    """A model that trains on a CPU: 128², 32→256 channels, attention at 32² only, warp-guided."""
     return Config(
         preset="small128",
         model=ModelConfig(
             resolution=128, base_channels=32, max_channels=256, embedding_dim=256,
             generator_down_blocks=3, generator_res_blocks=3, generator_up_blocks=3,
             generator_attention_down=(32,), generator_attention_up=(32,),
-            embedder_attention=(32,)),
+            embedder_attention=(32,), warp_guidance=True),
         train=TrainConfig(batch_size=4, k_shots=4),
     )
 

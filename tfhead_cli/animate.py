@@ -1,9 +1,10 @@
 r"""tfhead-animate: render a person driven by a video file or a webcam.
 
 The source is a person checkpoint (train/finetune.py), or a meta-learning workdir plus photos of
-the person (the feed-forward model, made on the fly). Output: an H.264 mp4 at the model's
-resolution carrying the driver's audio, and optionally a side-by-side video
-(driver crop | landmark image | result).
+the person (the feed-forward model, made on the fly). Output: an H.264 mp4 carrying the driver's
+audio, at the source photo's resolution — each generated face pasted back into the photo, which
+moves with the landmarks (--background=warp) or rigidly with the head (--background=rigid) — or
+the model's R × R crop with --nopaste_back; optionally a side-by-side video (driver | result).
 
 Motion: `relative` (default) moves the source's own face as the driver moves — pose and expression
 changes from the driver's first (or --neutral_frame) face — so the source keeps its face shape;
@@ -56,7 +57,9 @@ def main(argv):
     except errors.TfheadError as e:
         sys.exit(f"tfhead-animate: {e}")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in report.median_ms.items())
-    print(f"tfhead-animate: {report.frames} frames ({report.size}², {report.fps:g} fps, "
+    width, height = report.frame_size
+    print(f"tfhead-animate: {report.frames} frames ({width}×{height}, model {report.size}², "
+          f"{report.fps:g} fps, "
           f"audio {'yes' if report.audio else 'no'})"
           + (f" → {report.output}" if report.output else "")
           + (f" and {report.side_by_side}" if report.side_by_side else "") + ".")

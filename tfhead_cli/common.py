@@ -4,7 +4,8 @@
   `--photos` (a feed-forward model made on the fly), `--face`, `--name`. Used by `tfhead-animate`
   and `export/export_tflite.py`.
 * `DrivingFlags` — driving and output: `--driver`, `--out`, `--side_by_side`, `--display`, `--codec`,
-  `--motion`, `--neutral_frame`, `--max_frames`, `--redetect_every`, `--min_face_fraction`. Used by
+  `--motion`, `--neutral_frame`, `--max_frames`, `--redetect_every`, `--min_face_fraction`,
+  `--paste_back`, `--background`, `--background_motion`. Used by
   `tfhead-animate` and `tfhead-edge`; the defaults are `tfhead.animation.reenact.ReenactOptions`'.
 * `default(options_class, field)` — a flag's default read from the options dataclass it fills, so
   a default lives in one place.
@@ -88,10 +89,23 @@ class DrivingFlags:
             "driver", None, "Driving video file, or a webcam index (0, 1, ...).", required=True)
         self.out = flags.DEFINE_string("out", None, "Output video (.mp4). Optional with --display.")
         self.side_by_side = flags.DEFINE_string(
-            "side_by_side", None, "Also write driver | landmarks | result here (.mp4).")
+            "side_by_side", None, "Also write driver | result here (.mp4; driver | landmarks | "
+            "result with --nopaste_back).")
         self.display = flags.DEFINE_bool(
-            "display", d.display, "Show driver | landmarks | result in a window (q or Esc stops; "
+            "display", d.display, "Show the side-by-side picture in a window (q or Esc stops; "
             "needs an OpenCV with GUI).")
+        self.paste_back = flags.DEFINE_bool(
+            "paste_back", d.paste_back, "Paste each generated face back into the person's source "
+            "photo, which follows the head: the video has the photo's size. --nopaste_back "
+            "writes the model's R × R crop.")
+        self.background = flags.DEFINE_enum(
+            "background", d.background, ["warp", "rigid"], "With paste-back, how the photo "
+            "around the face moves: warp (with the landmarks, piecewise affinely; seamless with "
+            "the face) or rigid (the head's similarity).")
+        self.background_motion = flags.DEFINE_float(
+            "background_motion", d.background_motion, "With --background=rigid: how much of the "
+            "photo follows the head (1: all of it; 0: only the head region, the background "
+            "stays).", lower_bound=0.0, upper_bound=1.0)
         self.codec = flags.DEFINE_enum("codec", d.codec, ["auto", "h264", "mp4v"],
                                        "auto: H.264 when an ffmpeg exists, else mp4v.")
         self.motion = flags.DEFINE_enum(
@@ -126,4 +140,5 @@ class DrivingFlags:
             side_by_side=self.side_by_side.value, max_frames=self.max_frames.value,
             batch_size=batch_size, redetect_every=self.redetect_every.value,
             display=self.display.value, codec=self.codec.value,
-            min_face_fraction=self.min_face_fraction.value)
+            min_face_fraction=self.min_face_fraction.value, paste_back=self.paste_back.value,
+            background=self.background.value, background_motion=self.background_motion.value)

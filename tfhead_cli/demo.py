@@ -1,10 +1,11 @@
 r"""tfhead-demo: the main job on built-in data, no files of your own needed (`make demo`).
 
-Makes a procedural training corpus, meta-learns briefly on it, fine-tunes on a real portrait
-(scikit-image's astronaut photo), animates it with a generated driving clip (relative motion,
-audio carried over), exports the person to TFLite in every quantization mode and runs the int8 file
-on LiteRT (the next smallest if int8 failed its parity check). Writes to --out_dir: astronaut.mp4, astronaut_side_by_side.mp4 (driver | landmark image
-| result), driver.mp4, astronaut_person/ (the person checkpoint), models/astronaut.<mode>.tflite,
+Makes a procedural training corpus, meta-learns briefly on it (a warp-guided generator), fine-tunes
+on a real portrait (scikit-image's astronaut photo), animates it with a generated driving clip
+(relative motion, audio carried over, the face pasted back into the 512² photo), exports the
+person to TFLite in every quantization mode and runs the int8 file on LiteRT (the next smallest if
+int8 failed its parity check). Writes to --out_dir: astronaut.mp4, astronaut_side_by_side.mp4
+(driver | result), driver.mp4, astronaut_person/ (the person checkpoint), models/astronaut.<mode>.tflite,
 astronaut_edge_<mode>.mp4 (the on-device path) and work/.
 Rerunning continues an interrupted demo; delete --out_dir to start over.
 
@@ -43,7 +44,7 @@ def main(argv):
     except errors.TfheadError as e:
         sys.exit(f"tfhead-demo: {e}")
     print(json.dumps(summary, indent=1))
-    print(f"tfhead-demo: open {summary['side_by_side']} (driver | landmarks | result) and "
+    print(f"tfhead-demo: open {summary['side_by_side']} (driver | result) and "
           f"{summary['result']}.")
 
 

@@ -1,12 +1,16 @@
 r"""tfhead-edge: run an exported person model on a device — LiteRT, NumPy, OpenCV and dlib only.
 
 Input: a driving video file or a webcam; landmarks with tracking, the same crop and rasterization
-as training, the same relative/absolute motion as tfhead-animate. Output: a video file (H.264 with
-the driver's audio when an ffmpeg exists, else mp4v), a window (--display; needs an OpenCV with
-GUI), or both. Installed by `pip install .[edge]`; never imports TensorFlow.
+as training, the same relative/absolute motion as tfhead-animate; for a warp-guided model the
+source photo carried in the model file is warped to every frame's landmarks. Output: the frames
+pasted back into that source photo, at its size (--nopaste_back, or a file exported without a
+photo, gives the model's R × R crop), as a video file (H.264 with the driver's audio when an
+ffmpeg exists, else mp4v), a window (--display; needs an OpenCV with GUI), or both. Installed by
+`pip install .[edge]`; never imports TensorFlow.
 
 The model file's metadata (from export/export_tflite.py) is checked first: format version,
-landmark-image version, resolution against the graph's input and output, value range.
+landmark-image version, the inputs it declares against the graph's, resolution against the graph's
+inputs and output, value range, the source photo.
 
 Examples:
   tfhead-edge --model=models/astronaut.fp16.tflite --driver=talk.mp4 --out=out.mp4 \
@@ -28,7 +32,8 @@ _DRIVING = common.DrivingFlags()
 _THREADS = flags.DEFINE_integer("num_threads", min(4, os.cpu_count() or 1),
                                 "LiteRT interpreter threads.", lower_bound=1)
 _BENCHMARK = flags.DEFINE_bool("benchmark", False, "Print frames per second and the median ms of "
-                               "each stage (decode, landmarks, rasterize, generator, encode).")
+                               "each stage (decode, landmarks, motion, render — rasterize, warp "
+                               "and generator —, paste, encode).")
 
 
 def main(argv):

@@ -52,7 +52,8 @@ _FID = flags.DEFINE_bool("fid", True, "Compute FID (needs --inception_weights)."
 _INCEPTION = flags.DEFINE_string("inception_weights", None,
                                  "Keras InceptionV3 no-top weights (.h5 / .weights.h5) for FID.")
 _VGG19 = flags.DEFINE_string("vgg19_weights", None, "VGG19 weights (fine-tuning content loss).")
-_VGGFACE = flags.DEFINE_string("vggface_weights", None, "VGGFace weights (fine-tuning content loss).")
+_VGGFACE = flags.DEFINE_string("vggface_weights", None, "VGGFace weights (fine-tuning content loss; "
+                              "without it dlib's face network takes VGGFace's role).")
 _SET = flags.DEFINE_multi_string("set", [], "train.* overrides for fine-tuning.")
 _PAPER = flags.DEFINE_enum("paper", None, ["voxceleb1", "voxceleb2"],
                            "Put the paper's FID for this corpus beside ours (only when --data is "

@@ -2,13 +2,21 @@ r"""Few-shot fine-tuning of a meta-learned model on a new person (paper §3.3) �
 
 From 1…32 photos (or one video) of the person: crop + landmarks, ê = mean embedding, ψ' = P ê as a
 trainable weight, D with w' = w0 + ê; G and ψ' trained on L_CNT + L_ADV. The person checkpoint
-(G without P, ψ', the reference landmarks, config) is written atomically to --out. With
---steps=0 the feed-forward model (ψ = P ê, no training) is written instead.
+(G without P, ψ', the reference landmarks, the source photo, config) is written atomically to
+--out. With --steps=0 the feed-forward model (ψ = P ê, no training) is written instead.
+
+Training pairs: by default each step draws fresh examples from the shots moved along plausible
+motion (and, for a warp-guided model, warps from other poses; docs/design.md §14); --noaugment
+trains on the shots as they are (the paper's fine-tuning). The content loss is the meta-learning
+run's (`train.content_loss`), e.g. "face_net" for the CPU presets: no weight file needed.
 
 Example:
   python train/finetune.py --meta=runs/paper256 --photos=me1.jpg,me2.jpg,me3.jpg \
       --out=people/me --name=me --steps=300 \
       --vgg19_weights=weights/vgg19_notop.h5 --vggface_weights=weights/vggface_vgg16.h5
+
+Example (one photo, a meta-learned small128 / demo model; no weight files needed):
+  python train/finetune.py --meta=demo_out/work/meta --photos=portrait.jpg --out=people/p
 
 Example (a video of the person, 8 frames sampled from it; smoke-test loss, no weight files):
   python train/finetune.py --meta=/tmp/run --photos=me.mp4 --shots=8 --out=/tmp/me \
@@ -43,8 +51,12 @@ _FACE = flags.DEFINE_integer("face", None, "Which face of each photo or frame, c
                              "named in the output).", lower_bound=1)
 _SET = flags.DEFINE_multi_string("set", [], "train.* overrides, e.g. --set=train.lr_generator=1e-4.")
 _VGG19 = flags.DEFINE_string("vgg19_weights", None, "Keras VGG19 no-top weights (content loss).")
-_VGGFACE = flags.DEFINE_string("vggface_weights", None, "VGGFace weights, Keras VGG16 layout.")
+_VGGFACE = flags.DEFINE_string("vggface_weights", None, "VGGFace weights, Keras VGG16 layout (without "
+                              "it dlib's face network takes VGGFace's role).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the frame draws.")
+_AUGMENT = flags.DEFINE_bool("augment", True, "Draw the training examples from the shots moved "
+                             "along plausible motion (--noaugment: the shots as they are, the "
+                             "paper's fine-tuning).")
 
 
 def main(argv):
@@ -74,12 +86,13 @@ def main(argv):
         if steps == 0:
             model = finetune.feed_forward(meta, person, name)
         else:
-            if config.train.content_loss != "vgg":
+            if config.train.content_loss not in ("vgg", "face_net"):
                 logging.warning("content_loss=%s: smoke-test loss, not the paper's L_CNT.",
                                 config.train.content_loss)
             content = feature_networks.build_content_networks(
                 config.train.content_loss, config.model.resolution, _VGG19.value, _VGGFACE.value)
-            model = finetune.finetune(meta, person, name, steps, config, content, _SEED.value)
+            model = finetune.finetune(meta, person, name, steps, config, content, _SEED.value,
+                                      augment=_AUGMENT.value)
         path = model.save(_OUT.value)  # checked again: nothing may have appeared there meanwhile
     except errors.TfheadError as e:
         sys.exit(f"finetune: {e}")

@@ -53,7 +53,8 @@ _FEED_FORWARD = flags.DEFINE_bool("feed_forward", None, "Train the feed-forward 
 _VGG19 = flags.DEFINE_string("vgg19_weights", None,
                              "Keras VGG19 no-top weights (.h5 / .weights.h5), ImageNet.")
 _VGGFACE = flags.DEFINE_string("vggface_weights", None,
-                               "VGGFace weights in the Keras VGG16 layout (.h5 / .weights.h5).")
+                               "VGGFace weights in the Keras VGG16 layout (.h5 / .weights.h5); "
+                               "without it dlib's face network (installed) takes VGGFace's role.")
 _STRATEGY = flags.DEFINE_enum("strategy", _D("strategy"), list(distribute.STRATEGIES),
                               "default (one device), mirrored (all GPUs of this machine), "
                               "multi_worker (TF_CONFIG).")

@@ -32,7 +32,7 @@ import numpy as np
 
 from tfhead import errors
 from tfhead.animation import driving
-from tfhead.face import landmark_image, landmarks, retarget
+from tfhead.face import landmark_image, landmarks, paste, retarget
 from tfhead.io import outputs
 from tfhead.io import video as video_lib
 from tfhead.runtime import Interrupts, format_duration
@@ -74,8 +74,11 @@ class ReenactOptions:
         always needed, so 0 only turns the share off.
       paste_back: Paste each generated crop back into the renderer's source photo (the output
         has the photo's size); without a source photo, or False, the R × R crop is written.
-      background_motion: How much of the photo around the face follows the head when pasting
-        back: 1 = all of it, rigidly; 0 = only the head region (`tfhead.face.paste`).
+      background: How the photo around the face moves when pasting back: "warp" (warped
+        piecewise-affinely with the landmarks, the default) or "rigid" (the head's similarity;
+        see `tfhead.face.paste`).
+      background_motion: With `background="rigid"`: how much of the photo follows the head:
+        1 = all of it; 0 = only the head region.
     """
 
     motion: str = "relative"
@@ -88,6 +91,7 @@ class ReenactOptions:
     codec: str = "auto"
     min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION
     paste_back: bool = True
+    background: str = "warp"
     background_motion: float = 1.0
 
     def __post_init__(self):
@@ -99,6 +103,9 @@ class ReenactOptions:
             raise ValueError(f"min_face_fraction must be in [0, 1], got {self.min_face_fraction}.")
         if self.neutral_frame is not None and self.neutral_frame < 0:
             raise ValueError(f"neutral_frame must be >= 0, got {self.neutral_frame}.")
+        if self.background not in paste.BACKGROUND_MODES:
+            raise ValueError(f"Unknown background {self.background!r}; valid: "
+                             f"{list(paste.BACKGROUND_MODES)}.")
         if not 0.0 <= self.background_motion <= 1.0:
             raise ValueError(f"background_motion must be in [0, 1], got {self.background_motion}.")
 
@@ -212,7 +219,8 @@ class _Outputs:
         self.renderer, self.options, self.total = renderer, options, total
         r = renderer.resolution
         source = getattr(renderer, "source", None)
-        self.paster = (source.paste_back(background_motion=options.background_motion)
+        self.paster = (source.paste_back(background=options.background,
+                                         background_motion=options.background_motion)
                        if options.paste_back and source is not None else None)
         if self.paster is not None:
             height, width = source.photo.shape[:2]

@@ -5,9 +5,11 @@ Imports only LiteRT (`ai-edge-litert`), NumPy, OpenCV and dlib — never TensorF
 
     from tfhead.edge import EdgeModel
     model = EdgeModel.load("astronaut.fp16.tflite", num_threads=2)
-    frames = model.render(landmark_images)          # [N, R, R, 3] uint8 → [N, R, R, 3] uint8
+    frames = model.render(landmarks)                # [N, 68, 2] crop px → [N, R, R, 3] uint8
+    model.source                                    # the source photo (PersonSource) or None
 
-The file format (one `.tflite` with a JSON metadata entry named "tfhead") is in `model_file`.
+The file format (one `.tflite` with a JSON metadata entry named "tfhead", and the source photo as
+a JPEG entry) is in `model_file`.
 """
 
 from tfhead.edge.model_file import (FORMAT_VERSION, METADATA_NAME, ModelFileError,

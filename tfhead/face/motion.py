@@ -14,6 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tfhead.face import retarget
+
 # ------------------------------------------------------------------------------------------------
 # Landmark motion.
 
@@ -65,6 +67,46 @@ def motion_track(base: np.ndarray, num_frames: int, seed: int, fps: float = 25.0
     return np.stack(frames).astype(np.float32)
 
 
+# The inner lips, in polygon order: upper 60–64, lower 64–67.
+_INNER_LIPS = np.arange(60, 68)
+MOUTH_INTERIOR_COLOUR = (45, 18, 22)   # RGB: a dark mouth interior
+
+
+def paint_mouth_gap(frame: np.ndarray, target: np.ndarray, base: np.ndarray,
+                    colour=MOUTH_INTERIOR_COLOUR) -> np.ndarray:
+    """A photo warped from `base` to `target` landmarks, with the mouth gap the warp opened
+    painted as a soft-edged dark mouth interior.
+
+    A piecewise-affine warp opens a mouth by stretching the lips (and a smile's teeth) over the
+    gap; a real open mouth shows its dark interior there. The gap is the part of the target's
+    inner-lip polygon (`target[60:68]`) outside the photo's own inner-lip polygon moved rigidly
+    with the head (`base` under the similarity that takes its rigid points to the target's), so
+    what the photo shows between its lips at rest (teeth of a smile) stays.
+
+    Args:
+      frame: The warped photo `[H, W, 3]` uint8.
+      target: The landmarks it was warped to `[68, 2]`.
+      base: The photo's own landmarks `[68, 2]`.
+    """
+    target = np.asarray(target, np.float64)
+    base = np.asarray(base, np.float64)
+    rest = retarget.apply_similarity(base, *retarget.fit_similarity(
+        base[retarget.RIGID_POINTS], target[retarget.RIGID_POINTS]))
+    shape = frame.shape[:2]
+    opened = np.zeros(shape, np.uint8)
+    cv2.fillPoly(opened, [np.round(target[_INNER_LIPS] * 4).astype(np.int32)], 255,
+                 cv2.LINE_AA, shift=2)
+    before = np.zeros(shape, np.uint8)
+    cv2.fillPoly(before, [np.round(rest[_INNER_LIPS] * 4).astype(np.int32)], 255,
+                 cv2.LINE_AA, shift=2)
+    gap = cv2.subtract(opened, before)
+    if not gap.any():
+        return frame
+    alpha = cv2.GaussianBlur(gap, (0, 0), 1.0).astype(np.float32)[..., None] / 255.0 * 0.9
+    out = frame.astype(np.float32) * (1 - alpha) + alpha * np.array(colour, np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def _anchor_points(width: int, height: int, landmarks: np.ndarray) -> np.ndarray:
     """Fixed points that keep the warp local: the image border and a ring around the face."""
     border = [(0, 0), (width / 2, 0), (width - 1, 0), (width - 1, height / 2), (width - 1, height - 1),
@@ -78,7 +120,12 @@ def _anchor_points(width: int, height: int, landmarks: np.ndarray) -> np.ndarray
 
 
 def _triangles(points: np.ndarray, width: int, height: int) -> list[tuple[int, int, int]]:
-    subdiv = cv2.Subdiv2D((-1, -1, width + 2, height + 2))
+    # The subdivision's rectangle must hold every point: landmarks may lie outside the image
+    # (a face cut by a crop's border in a training corpus).
+    low = np.floor(np.minimum(points.min(axis=0), 0)) - 2
+    high = np.ceil(np.maximum(points.max(axis=0), [width, height])) + 2
+    subdiv = cv2.Subdiv2D((int(low[0]), int(low[1]), int(high[0] - low[0]),
+                           int(high[1] - low[1])))
     lookup = {}
     for i, (x, y) in enumerate(points):
         subdiv.insert((float(x), float(y)))

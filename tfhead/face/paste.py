@@ -4,7 +4,15 @@ The person model renders an R × R crop (the training crop rule, `tfhead.face.cr
 image. `PasteBack` puts each generated crop back into the person's source photo and moves the photo
 with the head, so that the output is a full-resolution frame:
 
-1. **Head motion.** The similarity (scale, rotation, translation) from the source's reference crop
+1. **The photo around the face.** `background="warp"` (default): the whole photo warped
+   piecewise-affinely so that its landmarks go where the frame's target landmarks (mapped into
+   photo pixels) put them (`tfhead.face.motion.PhotoWarper`, the warp baseline itself). It is the
+   same geometry as the warp a warp-guided model is given, so the generated face and the photo
+   around it meet without a seam (with `"rigid"`, a yawing face inside a rigidly moved head showed
+   a cut through the hair at the mask's border), and the head's outline, hair and neck follow
+   expression and turns, not only the rigid motion. With `background="rigid"`:
+
+   **Head motion.** The similarity (scale, rotation, translation) from the source's reference crop
    landmarks to the frame's target crop landmarks is fitted on `retarget.RIGID_POINTS`
    (`retarget.fit_similarity`) and conjugated by the crop transform into photo pixels
    (M_photo = C⁻¹ · M_crop · C). The photo is moved by it (`cv2.warpAffine`, border
@@ -40,9 +48,9 @@ with the head, so that the output is a full-resolution frame:
    [`1/MAX_STD_GAIN`, `MAX_STD_GAIN`]) that makes its ring statistics equal the photo's. Then the
    two are alpha-blended.
 
-Exactness: when the target's rigid points equal the reference's (zero motion, or an expression-only
-change), the motion is the identity (within 1e-3 px over the photo) and no warp is done; where the
-mask is 0 the output is then the photo byte for byte. The blend is computed only inside the crop
+Exactness: when the target equals the reference (zero motion; with `"rigid"`, also an
+expression-only change) no warp is done; where the mask is 0 the output is then the photo byte for
+byte. The blend is computed only inside the crop
 box's rectangle; every other pixel is copied.
 
 Crop boxes that extend past the photo's border (faces near the edge): the model's crop replicated
@@ -59,11 +67,12 @@ import numpy as np
 import cv2
 
 from tfhead.face import crop as crop_lib
-from tfhead.face import retarget
+from tfhead.face import motion, retarget
 
 JAW = np.arange(0, 17)
 BROWS = np.arange(17, 27)
 COLOUR_MATCH_MODES = ("lab", "none")
+BACKGROUND_MODES = ("warp", "rigid")
 MAX_STD_GAIN = 1.5
 # Motion below this many photo pixels (at any photo corner) counts as none: the photo is not warped.
 IDENTITY_TOLERANCE_PX = 1e-3
@@ -96,8 +105,10 @@ class PasteBack:
       photo: The source photo, RGB uint8 `[H, W, 3]` (any size).
       landmarks: The source's landmarks `[68, 2]` in photo pixels (those the person was made from).
       resolution: The model's crop side R.
-      background_motion: 1.0 = the photo moves rigidly with the head; 0.0 = the background stays,
-        only the head region moves (see the module docstring for the trade-off).
+      background: "warp" (the photo warped piecewise-affinely to the target landmarks) or
+        "rigid" (moved by the head's similarity, per `background_motion`).
+      background_motion: With "rigid": 1.0 = the photo moves rigidly with the head; 0.0 = the
+        background stays, only the head region moves (see the module docstring).
       forehead: How far above the brows the mask reaches, as a fraction of the face height.
       feather: Width of the mask's soft border, as a fraction of the face height.
       colour_match: "lab" (mean/std transfer in Lab from the seam ring) or "none".
@@ -111,7 +122,7 @@ class PasteBack:
     """
 
     def __init__(self, photo: np.ndarray, landmarks: np.ndarray, resolution: int, *,
-                 background_motion: float = 1.0, forehead: float = 0.3, feather: float = 0.12,
+                 background: str = "warp", background_motion: float = 1.0, forehead: float = 0.3, feather: float = 0.12,
                  colour_match: str = "lab", cover_source: bool = True):
         photo = np.asarray(photo)
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
@@ -126,6 +137,8 @@ class PasteBack:
             raise ValueError(f"background_motion must be in [0, 1], got {background_motion}.")
         if forehead < 0 or feather <= 0:
             raise ValueError(f"forehead must be >= 0 and feather > 0, got {forehead}, {feather}.")
+        if background not in BACKGROUND_MODES:
+            raise ValueError(f"Unknown background {background!r}; valid: {list(BACKGROUND_MODES)}.")
         if colour_match not in COLOUR_MATCH_MODES:
             raise ValueError(f"Unknown colour_match {colour_match!r}; valid: "
                              f"{list(COLOUR_MATCH_MODES)}.")
@@ -133,7 +146,8 @@ class PasteBack:
         self.photo.setflags(write=False)
         self.height, self.width = photo.shape[:2]
         self.resolution = int(resolution)
-        self.background_motion = float(background_motion)
+        self.background, self.background_motion = background, float(background_motion)
+        self._warper = None  # motion.PhotoWarper of the photo, built on first use
         self.forehead, self.feather = float(forehead), float(feather)
         self.colour_match, self.cover_source = colour_match, bool(cover_source)
 
@@ -222,6 +236,16 @@ class PasteBack:
         weight = b + (np.float32(1.0) - b) * head
         return cv2.remap(self.photo, xs + weight * dx, ys + weight * dy, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
+
+    def warped_photo(self, target_landmarks_crop: np.ndarray) -> np.ndarray:
+        """The photo warped so that its landmarks go to the target's (crop pixels, mapped into
+        the photo). Returns the photo itself (read-only) when the target is the reference."""
+        target = self._check_landmarks(target_landmarks_crop)
+        if np.abs(target - self._reference).max() < 1e-6:
+            return self.photo
+        if self._warper is None:
+            self._warper = motion.PhotoWarper(self.photo, self.transform.from_crop(self._reference))
+        return self._warper.warp(self.transform.from_crop(target))
 
     # ---------------------------------------------------------------------------------------------
     # Mask.
@@ -315,7 +339,10 @@ class PasteBack:
                              f"{generated.dtype} {generated.shape}.")
         target = self._check_landmarks(target_landmarks_crop)
         crop_motion = self.crop_motion(target)
-        background = self.moved_photo(self._photo_motion(crop_motion))
+        if self.background == "warp":
+            background = self.warped_photo(target)
+        else:
+            background = self.moved_photo(self._photo_motion(crop_motion))
         alpha, signed = self.crop_mask(target, crop_motion)
         width = max(1.0, self.feather * _face_height(target))
         face = self._colour_matched(generated, signed, width, background)

@@ -3,7 +3,9 @@
 A person model's G costs tens of GMACs per 256² frame (docs/design.md §7). For one person nothing
 of G's generality is needed at inference, so a fine-tuned (or feed-forward) person model — the
 *teacher* — is distilled into a `StudentGenerator` (the `edge` student preset, ~1.6 GMAC
-at 256²) that learns to reproduce the teacher's frames from the same landmark images:
+at 256²) that learns to reproduce the teacher's frames from the same inputs: the landmark images,
+and for a warp-guided teacher (`ModelConfig.warp_guidance`) the source crop warped to the same
+landmarks (`PersonModel.model_inputs`), so its student is warp-guided too and keeps its source:
 
     teacher = PersonModel.load("people/astronaut")
     student = distill(teacher, "work/astronaut_student", DistillOptions(
@@ -22,7 +24,9 @@ users give (`distillation_tracks`), mixed by `DistillOptions.track_mix`:
 Every clip also gets landmark-detector-like jitter (`DistillOptions.jitter`). The teacher
 renders each landmark set once into a pool in the work directory (`pool/`, filled in
 chunks and resumed where it stopped); the held-out tracks (other seeds, other procedural heads, the
-last fifth of each driving video) are rendered too and only ever evaluated.
+last fifth of each driving video) are rendered too and only ever evaluated. The pool keeps
+landmarks and frames; the student's inputs are made from the landmarks for every batch
+(rasterized, and warped for a warp-guided student: ~1 ms per 128² frame).
 
 **Losses.** L1 between student and teacher pixels (`weight_pixel_l1`) plus the perceptual-feature
 term of L_CNT: L1 between VGG19 activations at conv1_1 … conv5_1 (`weight_perceptual`), from the
@@ -75,9 +79,10 @@ class DistillOptions:
     """How a student is distilled (see the module docstring).
 
     Attributes:
-      student: The student's architecture; its resolution is set to the teacher's.
+      student: The student's architecture; its resolution and warp guidance are set to the
+        teacher's.
       steps: Student updates.
-      batch_size: Landmark images per update.
+      batch_size: Landmark sets per update.
       learning_rate: Adam's initial rate; it decays along a cosine to 1% at `steps`.
       adam_beta1, adam_beta2: Adam's betas.
       weight_pixel_l1: Weight of the pixel L1.
@@ -275,9 +280,10 @@ class Pool:
     def __len__(self) -> int:
         return len(self.points)
 
-    def fill(self, render: Callable[[np.ndarray], np.ndarray], resolution: int,
-             chunk: int = 16, what: str = "pool") -> int | None:
-        """Renders the missing frames with `render` (landmark images uint8 → frames uint8).
+    def fill(self, render: Callable[[np.ndarray], np.ndarray], chunk: int = 16,
+             what: str = "pool") -> int | None:
+        """Renders the missing frames with `render` (landmarks `[n, 68, 2]` → frames uint8, as
+        `PersonModel.render`).
 
         Returns None when the pool is complete, or the signal that stopped it (what was rendered
         is kept)."""
@@ -289,8 +295,7 @@ class Pool:
         with runtime.Interrupts() as interrupts:
             while self.filled < len(self):
                 end = min(self.filled + chunk, len(self))
-                self.frames[self.filled:end] = render(
-                    landmark_image.draw_batch(self.points[self.filled:end], resolution))
+                self.frames[self.filled:end] = render(self.points[self.filled:end])
                 self.frames.flush()
                 self.filled = end
                 write_json_atomic(self._filled_path, {"count": self.filled})
@@ -337,9 +342,11 @@ class Distiller:
         self.optimizer.build(self.variables)
         self.step = tf.function(self._step)
 
-    def _step(self, landmark_images, teacher_frames):
+    def _step(self, inputs, teacher_frames):
+        """`inputs`: the student's input (landmark images, or for a warp-guided student the
+        tuple (landmark images, warps)), in [-1, 1] like `teacher_frames`."""
         with tf.GradientTape() as tape:
-            fake = self.student(landmark_images, training=True)
+            fake = self.student(inputs, training=True)
             terms = objectives.distillation_terms(
                 teacher_frames, fake, self.options.weight_pixel_l1,
                 self.options.weight_perceptual, self.features)
@@ -370,12 +377,14 @@ class DistillResult:
 
 
 def student_config_for(teacher: PersonModel, student: StudentConfig) -> StudentConfig:
-    """The student's config at the teacher's resolution."""
+    """The student's config at the teacher's resolution, warp-guided when the teacher is (it is
+    fed the teacher's inputs)."""
     if teacher.student is not None:
         raise DistillError(f"{teacher.name} is already a student; distill the fine-tuned or "
                            "feed-forward model it came from.")
     try:
-        return dataclasses.replace(student, resolution=teacher.resolution)
+        return dataclasses.replace(student, resolution=teacher.resolution,
+                                   warp_guidance=teacher.warp_guidance)
     except ValueError as e:
         raise DistillError(f"The {student.preset} student does not fit the teacher's "
                            f"{teacher.resolution}² resolution: {e}") from None
@@ -459,7 +468,7 @@ def _teacher_pools(teacher: PersonModel, workdir: str, options: DistillOptions,
     pool = Pool(os.path.join(workdir, "pool"), points, kinds, r)
     heldout = Pool(os.path.join(workdir, "heldout"), heldout_points, heldout_kinds, r)
     for part, what in ((heldout, "held-out set"), (pool, "training pool")):
-        stopped = part.fill(teacher.render, r, what=what)
+        stopped = part.fill(teacher.render, what=what)
         if stopped is not None:
             return pool, heldout, stopped
     return pool, heldout, None
@@ -474,7 +483,7 @@ class _StudentRun:
         self.teacher, self.student_config, self.options = teacher, student_config, options
         self.workdir, self.heldout = workdir, heldout
         self.r = teacher.resolution
-        self.heldout_images = landmark_image.draw_batch(heldout.points, self.r)
+        self.heldout_inputs = teacher.model_inputs(heldout.points)
         self.heldout_frames = np.asarray(heldout.frames)
         keras.utils.set_random_seed(options.seed)
         self.student = StudentGenerator(**student_config.generator_kwargs(), name="student")
@@ -506,7 +515,7 @@ class _StudentRun:
         return int(self._step)
 
     def _heldout_numbers(self) -> dict:
-        return compare(render_frames(self.student, self.heldout_images), self.heldout_frames)
+        return compare(render_frames(self.student, self.heldout_inputs), self.heldout_frames)
 
     def train(self, pool: Pool, on_step: Callable[[int, dict], None] | None = None) -> int | None:
         """Trains to `options.steps`; returns the signal that stopped it (checkpoint saved)."""
@@ -524,11 +533,11 @@ class _StudentRun:
                 rng = np.random.default_rng([options.seed, current])
                 chosen = np.sort(rng.choice(len(pool), size=min(options.batch_size, len(pool)),
                                             replace=False))
-                images = landmark_image.to_model_range(
-                    landmark_image.draw_batch(pool.points[chosen], r))
+                inputs = tuple(tf.constant(landmark_image.to_model_range(x))
+                               for x in self.teacher.model_inputs(pool.points[chosen]))
                 frames = landmark_image.to_model_range(np.asarray(pool.frames[chosen]))
-                self.steplog.record(current, self.distiller.step(tf.constant(images),
-                                                                 tf.constant(frames)))
+                self.steplog.record(current, self.distiller.step(
+                    inputs if self.student.warp_guidance else inputs[0], tf.constant(frames)))
                 self._step.assign(current)
                 self._seconds.assign(start_seconds + time.monotonic() - start_time)
                 if (options.eval_every and current % options.eval_every == 0
@@ -549,7 +558,7 @@ class _StudentRun:
 
     def result(self, pool_size: int) -> DistillResult:
         """The student person model with its record: settings, held-out numbers, history."""
-        student_frames = render_frames(self.student, self.heldout_images)
+        student_frames = render_frames(self.student, self.heldout_inputs)
         final = compare(student_frames, self.heldout_frames)
         by_kind = {}
         for index, kind in enumerate(TRACK_KINDS):
@@ -570,7 +579,7 @@ class _StudentRun:
             "heldout_by_kind": by_kind, "history": self.steplog.history}
         model = PersonModel(teacher.config, self.student, teacher.name,
                             np.asarray(teacher.reference_landmarks, np.float32), "student",
-                            record, self.student_config)
+                            record, self.student_config, teacher.source)
         return DistillResult(model, self.step, final)
 
 

@@ -323,7 +323,10 @@ def _start_run(config: Config, options: MetaTrainOptions):
         loop.check_run_file(os.path.join(options.workdir, "data.json"),
                             {"num_videos": info["num_videos"],
                              "resolution": info["resolution"]}, "dataset")
-    if config.train.content_loss != "vgg":
+    if config.train.content_loss == "face_net":
+        log.info("content_loss=face_net: pixel L1 + dlib's face network + identity, the loss "
+                 "without weight files — not the paper's VGG19 + VGGFace L_CNT.")
+    elif config.train.content_loss != "vgg":
         log.warning("content_loss=%s: a smoke-test/benchmark loss, NOT the paper's L_CNT "
                     "(recorded in %s/config.json).", config.train.content_loss, options.workdir)
     return info, strategy

@@ -1,0 +1,65 @@
+"""The person's source photo (`tfhead.face.source`): crop, warp, paste-back, on disk."""
+
+import cv2
+import numpy as np
+import pytest
+
+from tfhead.face import crop, landmarks, motion, shots
+from tfhead.face.source import MAX_PHOTO_SIDE, PersonSource, model_inputs
+
+
+@pytest.fixture(scope="module")
+def portrait(astronaut):
+    image = astronaut[0][1]
+    return image, landmarks.LandmarkDetector().detect(image).landmarks
+
+
+def test_the_source_crop_is_the_fine_tuning_crop(portrait, astronaut):
+    image, points = portrait
+    source = PersonSource(image, points, 64)
+    frames = shots.person_frames(astronaut, 64, landmarks.LandmarkDetector())
+    np.testing.assert_array_equal(source.crop, frames.frames[0])
+    np.testing.assert_allclose(source.landmarks, frames.landmarks[0], atol=1e-4)
+    np.testing.assert_array_equal(frames.source.photo, image)
+
+
+def test_the_warp_moves_the_landmarks_and_is_the_crop_at_rest(portrait):
+    image, points = portrait
+    source = PersonSource(image, points, 128)
+    np.testing.assert_array_equal(source.warp(source.landmarks), source.crop)
+    track = motion.motion_track(source.landmarks, 5, seed=2)
+    warped = source.warp(track)
+    assert warped.shape == (5, 128, 128, 3) and warped.dtype == np.uint8
+    # The warped crop shows the face where the target puts it: the mouth corner's pixel moved.
+    target = track[3]
+    moved = np.linalg.norm(target - source.landmarks, axis=1)
+    assert moved.max() > 1.0
+    drawn, warps = model_inputs(track, 128, source)
+    np.testing.assert_array_equal(warps, warped)
+    assert len(model_inputs(track, 128, None)) == 1 and drawn.shape == warps.shape
+
+
+def test_large_photos_are_kept_downscaled_with_their_landmarks(portrait):
+    image, points = portrait
+    big = cv2.resize(image, (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    source = PersonSource(big, points * (3000 / 512), 64)
+    assert max(source.photo.shape[:2]) == MAX_PHOTO_SIDE
+    np.testing.assert_allclose(source.photo_landmarks, points * (MAX_PHOTO_SIDE / 512), rtol=1e-5)
+    box = crop.crop_box(source.photo_landmarks)
+    assert box.size == pytest.approx(crop.crop_box(points).size * MAX_PHOTO_SIDE / 512, rel=1e-5)
+
+
+def test_save_and_load_round_trip_and_damage_is_named(portrait, tmp_path):
+    image, points = portrait
+    source = PersonSource(image, points, 64)
+    record = source.save(str(tmp_path))
+    loaded = PersonSource.load(str(tmp_path), record, 64)
+    np.testing.assert_array_equal(loaded.photo, source.photo)
+    np.testing.assert_allclose(loaded.photo_landmarks, source.photo_landmarks, atol=1e-3)
+    (tmp_path / "photo.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="photo.png is missing or not a readable image"):
+        PersonSource.load(str(tmp_path), record, 64)
+    with pytest.raises(ValueError, match="landmarks"):
+        PersonSource.load(str(tmp_path), {"file": "photo.png"}, 64)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        PersonSource(image.astype(np.float32), points, 64)
