@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags
 import cv2
 import numpy as np
+from absl import app, flags
 
 from tfhead.face import landmarks
 from tfhead.io import video as video_lib

@@ -1,8 +1,10 @@
-"""One real photo animated by a driving clip: would a viewer accept the portrait? (the open issue
+r"""One real photo animated by a driving clip: would a viewer accept the portrait? (the open issue
 "A portrait that a viewer accepts").
 
     .venv/bin/python benchmarks/one_shot.py --systems=warp --workdir=/tmp/tfhead_one_shot
     .venv/bin/python benchmarks/one_shot.py --systems=warp,person:demo_out/astronaut_person
+    .venv/bin/python benchmarks/one_shot.py --sources=astronaut,painting,procedural \
+        --systems=warp,warp_mouth,finetune:demo_out/work/meta:steps=150
 
 For every case (source photo × driving clip) and every system it prints
 
@@ -18,7 +20,9 @@ mouth, deepest blink, largest roll) for a human to look at.
 **Sources** (real portraits; `--sources`): `astronaut` (skimage's portrait, 512²), `painting` (the
 same through `cv2.stylization`, a painting-like rendering), `mirror` (left–right mirrored: a
 different image of the same face, its asymmetries swapped) and `relit` (warm colour cast, light
-falling off from left to right, darker overall).
+falling off from left to right, darker overall) — all made from the astronaut — and `procedural`,
+a held-out procedural identity (`HELD_OUT_IDENTITY`, 256², at rest) that no corpus of the project
+draws.
 
 **Drivers** (`--drivers`), 64 frames at 25 fps (`--frames`, `--fps`), all following the same kind
 of talking schedule (`talking_schedule`): syllable-like mouth openings about 3 times a second
@@ -42,15 +46,17 @@ landmark series and dlib's measurement of its frames: the ceiling of what "r" ca
 * `warp` — no learning: the full source photo, at its resolution, warped piecewise-affinely so that
   its dlib landmarks follow the driver's dlib landmarks retargeted with relative motion
   (`tfhead.animation.driving.MotionMapper("relative", ...)`, i.e. `tfhead.face.retarget`).
-* `warp_mouth` — `warp` with the mouth gap it opens painted dark (what a warp-guided model's warp
-  input shows): no learning, to tell what the model adds.
+* `warp_mouth` — `warp` with the mouth gap it opens painted dark; `warp_painted` — and closing
+  eyes covered by lid skin too (`motion.paint_openings`: what a warp-guided model's warp input
+  shows). No learning: they tell what the model adds.
 * `still` — the source photo on every frame: the floor (same person 1.00, correlations n/a).
-* `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:seed=S]` — a person fine-tuned
-  on each source photo from that meta-learning run (kept in `<workdir>/persons/`), then run like
-  `person:`; `paste=0` measures the model's R² crop instead of the pasted-back photo.
+* `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:background=warp|rigid][:seed=S]`
+  — a person fine-tuned on each source photo from that meta-learning run (kept in
+  `<workdir>/persons/`), then run like `person:`; `paste=0` measures the model's R² crop instead
+  of the pasted-back photo.
 * `person:<path>` — a person checkpoint run through the reenactment loop of `tfhead-animate`
-  (`tfhead.animation.reenact.reenact`, relative motion) on the driver's mp4; its R² frames are
-  measured (upscaled to 256²). A person checkpoint depicts one person, so it runs only on the cases
+  (`tfhead.animation.reenact.reenact`, relative motion) on the driver's mp4; what it writes is
+  measured (the photo with the face pasted back; the R² crop for a checkpoint without a photo). A person checkpoint depicts one person, so it runs only on the cases
   whose source is `--person_source` (default `astronaut`, the photo the demo fine-tunes on).
 
 Reading the tables. The measurement has limits of its own, visible in the driver lines: dlib's
@@ -61,8 +67,10 @@ everywhere. dlib puts the painting 0.66 from the astronaut photo — a different
 threshold — so each case's "same person" is against its own source photo, never the original.
 
 Time: ~0.1 s per measured frame (dlib's ResNet descriptor dominates) and ~0.02 s per warped 512²
-frame: the 12 default cases with `--systems=warp,still` took 3 min 40 s on one core (without `still`,
-about 2½ min, estimated from the per-case times).
+frame: the 12 cases of the four astronaut-made sources with `--systems=warp,still` took 3 min 40 s
+on one core. A `finetune:` system adds one fine-tuning per source (60–75 s for 150 steps of the
+demo's model here): `--sources=astronaut,painting,procedural` with `warp,warp_mouth` and two
+`finetune:` systems of one person took 9 min 37 s.
 """
 
 from __future__ import annotations
@@ -76,12 +84,12 @@ from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
 import cv2
 import numpy as np
+from absl import app, flags
 
-from tfhead.evaluation import viewer
 from tfhead.animation import driving
+from tfhead.evaluation import viewer
 from tfhead.face import crop as crop_lib
 from tfhead.face import motion, procedural
 from tfhead.io import video as video_lib
@@ -418,15 +426,26 @@ def warp_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverCli
 
 def warp_mouth_system(photo: np.ndarray, source_landmarks: np.ndarray,
                       clip: DriverClip) -> np.ndarray:
-    """`warp` with the mouth gap it opens painted dark (`motion.paint_mouth_gap`, the same
-    painting a warp-guided model's warp input gets): no learning, for telling what the model adds
-    to it."""
+    """`warp` with the mouth gap it opens painted dark (`motion.paint_mouth_gap`): no learning."""
     mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
     warper = motion.PhotoWarper(photo, source_landmarks)
     frames = []
     for points in clip.landmarks:
         target = mapper.landmarks(points)
         frames.append(motion.paint_mouth_gap(warper.warp(target), target, source_landmarks))
+    return np.stack(frames)
+
+
+def warp_painted_system(photo: np.ndarray, source_landmarks: np.ndarray,
+                        clip: DriverClip) -> np.ndarray:
+    """`warp` with the mouth gap painted and closing eyes covered (`motion.paint_openings`, what
+    a warp-guided model's warp input shows): no learning."""
+    mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
+    warper = motion.PhotoWarper(photo, source_landmarks)
+    frames = []
+    for points in clip.landmarks:
+        target = mapper.landmarks(points)
+        frames.append(motion.paint_openings(warper.warp(target), target, source_landmarks))
     return np.stack(frames)
 
 
@@ -469,7 +488,7 @@ def finetune_system(spec: str, workdir: str) -> System:
 
     Keys: `steps` (default: the fine-tuning default of the meta config), `augment` (1/0, default
     1: `finetune.TrainingPairs`), `paste` (1/0, default 1: paste-back into the photo; 0 measures
-    the R² crop), `seed`. Each person is fine-tuned once per source photo and kept in
+    the R² crop), `background` (warp/rigid: how the pasted-back photo moves), `seed`. Each person is fine-tuned once per source photo and kept in
     `<workdir>/persons/`.
     """
     import hashlib
@@ -481,7 +500,7 @@ def finetune_system(spec: str, workdir: str) -> System:
     from tfhead.training import feature_networks, finetune, meta_learning
 
     path, *pairs = spec.split(":")
-    options = {"steps": None, "augment": "1", "paste": "1", "seed": "0"}
+    options = {"steps": None, "augment": "1", "paste": "1", "background": "warp", "seed": "0"}
     for pair in pairs:
         key, _, value = pair.partition("=")
         if key not in options:
@@ -495,7 +514,7 @@ def finetune_system(spec: str, workdir: str) -> System:
     # One person per (meta, steps, augment, seed): `paste` only changes how it is shown.
     tag = hashlib.sha1(repr((path, options["steps"], options["augment"],
                              options["seed"])).encode()).hexdigest()[:8]
-    shown = "crop" if options["paste"] == "0" else "pasted"
+    shown = "crop" if options["paste"] == "0" else f"pasted-{options['background']}"
 
     def run(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
         del source_landmarks
@@ -519,7 +538,8 @@ def finetune_system(spec: str, workdir: str) -> System:
         if os.path.exists(out):
             os.remove(out)
         reenact.reenact(model, clip.path, out, reenact.ReenactOptions(
-            min_face_fraction=0.0, paste_back=options["paste"] == "1"), detector)
+            min_face_fraction=0.0, paste_back=options["paste"] == "1",
+            background=options["background"]), detector)
         return np.stack(list(video_lib.iter_frames(out)))
 
     return run
@@ -527,7 +547,7 @@ def finetune_system(spec: str, workdir: str) -> System:
 
 # A later system is one more entry: name → callable(source_photo, source_landmarks, driver_clip).
 SYSTEMS: dict[str, System] = {"warp": warp_system, "warp_mouth": warp_mouth_system,
-                              "still": still_system}
+                              "warp_painted": warp_painted_system, "still": still_system}
 
 
 def resolve_systems(names: list[str], workdir: str) -> dict[str, System]:

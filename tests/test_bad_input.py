@@ -114,7 +114,7 @@ def test_saving_a_person_over_a_file_is_refused_and_keeps_it(tiny_person, tmp_pa
 def test_a_person_checkpoint_and_an_empty_folder_are_replaced(tiny_person, tmp_path):
     path = tiny_person.save(str(tmp_path / "me"))
     tiny_person.save(path)  # the same kind of artefact: replaced atomically
-    assert sorted(os.listdir(path)) == ["generator.weights.h5", PERSON_FILE]
+    assert sorted(os.listdir(path)) == ["generator.weights.h5", PERSON_FILE, "photo.png"]
     (tmp_path / "empty").mkdir()
     tiny_person.save(str(tmp_path / "empty"))
     assert PersonModel.load(str(tmp_path / "empty")).name == "astronaut"

@@ -36,11 +36,11 @@ def test_relative_motion_keeps_the_source_geometry_not_the_drivers():
     src, drv = retarget.face_proportions(source), retarget.face_proportions(driver_neutral)
     assert abs(src["jaw_width"] - drv["jaw_width"]) > 0.05  # the two faces differ
     retargeter = retarget.Retargeter(source, driver_neutral)
-    for motion in (dict(mouth_open=0.6), dict(yaw=0.2), dict(roll=0.15, scale=1.1)):
-        driven = face(7, **motion)
+    for change in (dict(mouth_open=0.6), dict(yaw=0.2), dict(roll=0.15, scale=1.1)):
+        driven = face(7, **change)
         out = retarget.face_proportions(retargeter(driven))
         for key in ("jaw_width", "eye_distance"):
-            assert abs(out[key] - src[key]) < 0.35 * abs(drv[key] - src[key]) + 0.01, (motion, key)
+            assert abs(out[key] - src[key]) < 0.35 * abs(drv[key] - src[key]) + 0.01, (change, key)
 
 
 def test_relative_motion_carries_expression_and_pose():

@@ -6,10 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tfhead.face import paste
 from tfhead.face import crop as crop_lib
 from tfhead.face import motion as motion_lib
-from tfhead.face import shots
+from tfhead.face import paste, shots
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

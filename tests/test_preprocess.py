@@ -191,8 +191,8 @@ def test_episode_landmark_images_match_the_rasterizer(processed):
 
 
 def test_warp_guided_episodes_carry_the_first_frame_warped_to_the_target(processed):
-    from tfhead.face import motion
     from tfhead.data import records
+    from tfhead.face import motion
     out, _ = processed
     episode = next(iter(episodes.episode_dataset(out, 2, 1, 64, seed=0, warp_guidance=True)))
     assert "target_warp" not in next(iter(episodes.episode_dataset(out, 2, 1, 64, seed=0)))

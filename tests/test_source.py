@@ -63,3 +63,31 @@ def test_save_and_load_round_trip_and_damage_is_named(portrait, tmp_path):
         PersonSource.load(str(tmp_path), {"file": "photo.png"}, 64)
     with pytest.raises(ValueError, match="RGB uint8"):
         PersonSource(image.astype(np.float32), points, 64)
+
+
+def test_openings_a_warp_cannot_show_are_painted_in(portrait):
+    image, points = portrait
+    source = PersonSource(image, points, 128)
+    crop, rest = source.crop, source.landmarks
+    # At rest nothing is painted.
+    np.testing.assert_array_equal(motion.paint_openings(crop, rest, rest), crop)
+    # Mouth opened: the gap below the photo's inner lips turns dark; the rest of the face stays.
+    opened = rest.copy()
+    opened[[65, 66, 67], 1] += 6
+    painted = motion.paint_mouth_gap(source.warp(rest), opened, rest)
+    gap = np.round(opened[[65, 66, 67]].mean(0) - [0, 3]).astype(int)
+    assert painted[gap[1], gap[0]].mean() < crop[gap[1], gap[0]].mean() - 20
+    np.testing.assert_array_equal(painted[:40], crop[:40])
+    # Eyes shut: each eye polygon takes the colour of the skin above it (the iris disappears).
+    shut = rest.copy()
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        shut[upper] = shut[lower] - [0, 0.3]
+    warped = PersonSource(image, points, 128)._warper.warp(shut)
+    covered = motion.paint_closing_eyes(warped, shut, rest)
+    for eye in (slice(36, 42), slice(42, 48)):
+        x, y = np.round(shut[eye].mean(0)).astype(int)
+        above = np.round(rest[eye][1:3].mean(0) - [0, 5]).astype(int)
+        skin = covered[above[1], above[0]].astype(int)
+        assert np.abs(covered[y, x].astype(int) - skin).mean() < np.abs(
+            warped[y, x].astype(int) - skin).mean()
+    assert np.array_equal(covered[100:], warped[100:])  # nothing below the eyes changed

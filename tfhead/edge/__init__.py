@@ -12,9 +12,9 @@ The file format (one `.tflite` with a JSON metadata entry named "tfhead", and th
 a JPEG entry) is in `model_file`.
 """
 
-from tfhead.edge.model_file import (FORMAT_VERSION, METADATA_NAME, ModelFileError,
-                                    read_metadata, with_metadata)
 from tfhead.edge.model import EdgeModel, Invoker, undelegated_ops
+from tfhead.edge.model_file import (FORMAT_VERSION, METADATA_NAME, ModelFileError, read_metadata,
+                                    with_metadata)
 
 __all__ = ["EdgeModel", "FORMAT_VERSION", "Invoker", "METADATA_NAME", "ModelFileError",
            "read_metadata", "undelegated_ops", "with_metadata"]

@@ -107,6 +107,68 @@ def paint_mouth_gap(frame: np.ndarray, target: np.ndarray, base: np.ndarray,
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+_EYES = (np.arange(36, 42), np.arange(42, 48))   # outer corner, upper lid ×2, inner, lower ×2
+
+
+def _eye_opening(points: np.ndarray, eye: np.ndarray) -> float:
+    """Eye aspect ratio of one eye (lid distances over corner distance)."""
+    p = points[eye]
+    vertical = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
+    return float(vertical / max(2.0 * np.linalg.norm(p[0] - p[3]), 1e-6))
+
+
+def paint_closing_eyes(frame: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """A photo warped from `base` to `target` landmarks, with eyes that the target closes
+    covered by eyelid skin.
+
+    A warp closes an eye by squeezing it: the iris and the white stay visible in a thin slit. A
+    closing lid covers them. For each eye whose aspect ratio in `target` is below the photo's
+    (closure c = 1 − EAR_target / EAR_photo), the target's eye polygon is blended, with weight
+    smoothstep(c / 0.7) (0 for an eye at its rest opening, 1 from 70 % closure), towards the
+    frame's own skin colour just above it (the median of a band over the upper lid), feathered
+    by a blur of a fifth of the eye's width.
+    """
+    target = np.asarray(target, np.float64)
+    base = np.asarray(base, np.float64)
+    out = None
+    for eye in _EYES:
+        closure = 1.0 - _eye_opening(target, eye) / max(_eye_opening(base, eye), 1e-6)
+        weight = float(np.clip(closure / 0.7, 0.0, 1.0))
+        weight = weight * weight * (3.0 - 2.0 * weight)
+        if weight < 0.05:
+            continue
+        polygon = target[eye]
+        width = float(np.linalg.norm(polygon[3] - polygon[0]))
+        if width < 2.0:
+            continue
+        out = frame.astype(np.float32) if out is None else out
+        # The lid's colour: a band 0.15–0.35 eye widths above the upper lid.
+        lift = np.array([0.0, 0.25 * width])
+        band = np.zeros(frame.shape[:2], np.uint8)
+        upper = polygon[[0, 1, 2, 3]]
+        cv2.fillPoly(band, [np.round(np.concatenate([upper - 0.6 * lift, (upper - 1.4 * lift)[::-1]])
+                                     ).astype(np.int32)], 255)
+        samples = frame[band > 0]
+        if len(samples) < 4:
+            continue
+        skin = np.median(samples.reshape(-1, frame.shape[2]), axis=0).astype(np.float32)
+        mask = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(polygon * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        alpha = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.2 * width)).astype(np.float32)
+        alpha = np.minimum(alpha * (2.0 / 255.0), 1.0)[..., None] * weight
+        out = out * (1 - alpha) + alpha * skin
+    if out is None:
+        return frame
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def paint_openings(frame: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """What a warp of a photo from `base` to `target` landmarks cannot show, painted in: the
+    opened mouth's dark interior (`paint_mouth_gap`) and closing eyelids (`paint_closing_eyes`).
+    The warp a warp-guided model is given and its fine-tuning pairs are painted with it."""
+    return paint_closing_eyes(paint_mouth_gap(frame, target, base), target, base)
+
+
 def _anchor_points(width: int, height: int, landmarks: np.ndarray) -> np.ndarray:
     """Fixed points that keep the warp local: the image border and a ring around the face."""
     border = [(0, 0), (width / 2, 0), (width - 1, 0), (width - 1, height / 2), (width - 1, height - 1),

@@ -63,8 +63,8 @@ Imports only NumPy and OpenCV (no TensorFlow): the on-device runner uses this mo
 
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 
 from tfhead.face import crop as crop_lib
 from tfhead.face import motion, retarget

@@ -4,8 +4,8 @@ A person model keeps its first shot (`PersonSource`) for two jobs (docs/design.m
 
 * **Warp guidance.** A warp-guided generator (`ModelConfig.warp_guidance`) takes, besides the
   landmark image, the source crop warped piecewise-affinely to the frame's target landmarks, the
-  mouth gap the warp opens painted dark (`warp`; `tfhead.face.motion.PhotoWarper` and
-  `paint_mouth_gap`: ~1 ms per 128² frame, ~2 ms per 256² frame).
+  mouth gap the warp opens painted dark and closing eyes covered (`warp`;
+  `tfhead.face.motion.PhotoWarper` and `paint_openings`: ~1 ms per 128² frame, ~2 ms per 256²).
 * **Paste-back.** The generated crop is put back into the full photo, which follows the head
   (`paste_back`, `tfhead.face.paste.PasteBack`): the result is shown at the photo's resolution.
 
@@ -82,11 +82,12 @@ class PersonSource:
 
     def warp(self, points: np.ndarray) -> np.ndarray:
         """The crop warped to target landmarks (`[N, 68, 2]` or `[68, 2]` crop pixels →
-        `[N, R, R, 3]` or `[R, R, 3]` uint8), the mouth gap the warp opens painted dark
-        (`motion.paint_mouth_gap`): a warp-guided model's second input."""
+        `[N, R, R, 3]` or `[R, R, 3]` uint8), the mouth gap the warp opens painted dark and
+        closing eyes covered by lid skin (`motion.paint_openings`): a warp-guided model's second
+        input."""
         points = np.asarray(points, np.float32)
         single = points.ndim == 2
-        warped = np.stack([motion.paint_mouth_gap(self._warper.warp(p), p, self.landmarks)
+        warped = np.stack([motion.paint_openings(self._warper.warp(p), p, self.landmarks)
                            for p in (points[None] if single else points)])
         return warped[0] if single else warped
 

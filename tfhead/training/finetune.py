@@ -17,9 +17,9 @@ person's shots as they are: target = a shot, landmark image = its own, warp (a w
 a shot warped to its landmarks — for one photo, the target itself. With `augment` (the default)
 each example is drawn fresh from the shots moved along plausible motion (`motion.motion_track`:
 mouth opening, blinks, turns, roll, scale, drift): the target is a shot, in half of the examples
-warped to a random pose of that track (a mouth opened beyond the shot's painted dark inside,
-`motion.paint_mouth_gap`), and a warp-guided G's warp comes from *another* random
-pose of a shot, warped on to the target's landmarks (and its mouth gap painted, as
+warped to a random pose of that track (a mouth opened beyond the shot's painted dark inside and
+closing eyes covered, `motion.paint_openings`), and a warp-guided G's warp comes from *another* random
+pose of a shot, warped on to the target's landmarks (and painted the same way, as
 `PersonSource.warp` does at run time) — a twice-warped image with the blur and the moved eyelids
 a warp really has, from which G must restore the target.
 docs/design.md §14 has the measurements that chose it.
@@ -164,13 +164,14 @@ class TrainingPairs:
 
     def _pose(self, shot: int) -> tuple[np.ndarray, np.ndarray]:
         """(image, landmarks) of a random pose of `shot` (the shot itself without augmentation):
-        the shot warped to it, with a mouth opened beyond the shot's painted dark inside
-        (`motion.paint_mouth_gap`: a warp alone would stretch the lips over the gap)."""
+        the shot warped to it, with a mouth opened beyond the shot's painted dark inside and
+        closing eyes covered by lid skin (`motion.paint_openings`: a warp alone would stretch
+        the lips over the gap and squeeze the eye into a slit)."""
         if not self.augment:
             return self.person.frames[shot], self.person.landmarks[shot]
         points = self.tracks[shot][self.rng.integers(len(self.tracks[shot]))]
-        return (motion.paint_mouth_gap(self.warpers[shot].warp(points), points,
-                                       self.person.landmarks[shot]), points)
+        return (motion.paint_openings(self.warpers[shot].warp(points), points,
+                                      self.person.landmarks[shot]), points)
 
     def batch(self, size: int) -> tuple[np.ndarray, ...]:
         """(targets, landmark images[, warps]) `[size, R, R, 3]` each, in [-1, 1]."""
@@ -189,8 +190,8 @@ class TrainingPairs:
                 source = int(self.rng.integers(k))
                 source_image, source_points = self._pose(source)
                 warped = motion.PhotoWarper(source_image, source_points).warp(target_points)
-                warps.append(motion.paint_mouth_gap(warped, target_points,
-                                                    self.person.landmarks[source]))
+                warps.append(motion.paint_openings(warped, target_points,
+                                                   self.person.landmarks[source]))
         drawn = landmark_image.draw_batch(np.stack(points), self.resolution)
         arrays = [np.stack(targets), drawn] + ([np.stack(warps)] if self.warp_guidance else [])
         return tuple(tf.constant(landmark_image.to_model_range(a)) for a in arrays)
