@@ -13,11 +13,13 @@ so a 128² model output and a pasted-back 512² photo are shown at the same scal
 from __future__ import annotations
 
 import os
+import sys
 
 import cv2
 import numpy as np
 from absl import app, flags
 
+from tfhead import errors
 from tfhead.face import landmarks
 from tfhead.io import video as video_lib
 
@@ -47,9 +49,22 @@ def face_panel(frame: np.ndarray, detector: landmarks.LandmarkDetector, size: in
 def main(argv):
     del argv
     detector = landmarks.LandmarkDetector()
-    wanted = [int(i) for i in _FRAMES.value]
-    videos = [video_lib.read_frames(path, wanted) for path in
-              (_DRIVER.value, _BEFORE.value, _AFTER.value)]
+    try:
+        wanted = [int(i) for i in _FRAMES.value]
+    except ValueError:
+        raise app.UsageError(f"--frames must be frame indices, got {_FRAMES.value}.") from None
+    videos = []
+    for flag, path in (("--driver", _DRIVER.value), ("--before", _BEFORE.value),
+                       ("--after", _AFTER.value)):
+        try:
+            frames = video_lib.read_frames(path, wanted)
+        except errors.TfheadError as e:
+            sys.exit(f"before_after: {flag}: {e}")
+        missing = [i for i in wanted if i not in frames]
+        if missing:
+            sys.exit(f"before_after: {flag}: {path} has no frame {missing[0]} (it decodes "
+                     f"{len(frames)} of the {len(wanted)} asked for).")
+        videos.append(frames)
     rows = [np.concatenate([face_panel(v[i], detector, _SIZE.value) for v in videos], axis=1)
             for i in wanted]
     picture = np.concatenate(rows, axis=0)

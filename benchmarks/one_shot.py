@@ -411,6 +411,20 @@ def measure_truth_agreement(truth: np.ndarray, measures: viewer.FrameMeasures) -
 System = Callable[[np.ndarray, np.ndarray, DriverClip], np.ndarray]
 
 
+def _warped_clip(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip,
+                 paint=None) -> np.ndarray:
+    """The photo warped to the driver's motion retargeted onto it (see `warp_system`), each frame
+    passed through `paint(frame, target, source_landmarks)` when given."""
+    mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
+    warper = motion.PhotoWarper(photo, source_landmarks)
+    frames = []
+    for points in clip.landmarks:
+        target = mapper.landmarks(points)
+        frame = warper.warp(target)
+        frames.append(frame if paint is None else paint(frame, target, source_landmarks))
+    return np.stack(frames)
+
+
 def warp_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
     """The warp baseline: the full photo warped to the driver's motion retargeted onto it.
 
@@ -419,34 +433,20 @@ def warp_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverCli
     face is the neutral reference; frames without a face hold the last landmarks, frames before
     the first face show the photo at rest.
     """
-    mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
-    warper = motion.PhotoWarper(photo, source_landmarks)
-    return np.stack([warper.warp(mapper.landmarks(points)) for points in clip.landmarks])
+    return _warped_clip(photo, source_landmarks, clip)
 
 
 def warp_mouth_system(photo: np.ndarray, source_landmarks: np.ndarray,
                       clip: DriverClip) -> np.ndarray:
     """`warp` with the mouth gap it opens painted dark (`motion.paint_mouth_gap`): no learning."""
-    mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
-    warper = motion.PhotoWarper(photo, source_landmarks)
-    frames = []
-    for points in clip.landmarks:
-        target = mapper.landmarks(points)
-        frames.append(motion.paint_mouth_gap(warper.warp(target), target, source_landmarks))
-    return np.stack(frames)
+    return _warped_clip(photo, source_landmarks, clip, motion.paint_mouth_gap)
 
 
 def warp_painted_system(photo: np.ndarray, source_landmarks: np.ndarray,
                         clip: DriverClip) -> np.ndarray:
     """`warp` with the mouth gap painted and closing eyes covered (`motion.paint_openings`, what
     a warp-guided model's warp input shows): no learning."""
-    mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
-    warper = motion.PhotoWarper(photo, source_landmarks)
-    frames = []
-    for points in clip.landmarks:
-        target = mapper.landmarks(points)
-        frames.append(motion.paint_openings(warper.warp(target), target, source_landmarks))
-    return np.stack(frames)
+    return _warped_clip(photo, source_landmarks, clip, motion.paint_openings)
 
 
 def still_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
@@ -462,9 +462,12 @@ def person_system(path: str, workdir: str) -> System:
     the system is only used by the measurement.
     """
     from tfhead.animation import reenact
-    from tfhead.models.person import PersonModel
+    from tfhead.models.person import PersonCheckpointError, PersonModel
 
-    model = PersonModel.load(path)
+    try:
+        model = PersonModel.load(path)
+    except PersonCheckpointError as e:
+        raise app.UsageError(f"person:{path}: {e}") from None
     tag = os.path.basename(os.path.normpath(path))
 
     def run(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
@@ -506,7 +509,10 @@ def finetune_system(spec: str, workdir: str) -> System:
         if key not in options:
             raise app.UsageError(f"finetune:{spec}: unknown key {key!r}; valid: {sorted(options)}.")
         options[key] = value
-    meta = meta_learning.load_meta_model(path)
+    try:
+        meta = meta_learning.load_meta_model(path)
+    except meta_learning.MetaCheckpointError as e:
+        raise app.UsageError(f"finetune:{spec}: {e}") from None
     config = meta.config
     content = feature_networks.build_content_networks(config.train.content_loss,
                                                       config.model.resolution)

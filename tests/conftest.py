@@ -64,6 +64,26 @@ def driver(tmp_path_factory, astronaut):
     return {"silent": silent, "audio": with_audio}
 
 
+def _tiny_random_person(astronaut, **overrides):
+    """A tiny feed-forward person model of the astronaut with random weights (ψ = P ê), seeded."""
+    import keras
+
+    from tfhead import config as config_lib
+    from tfhead.face import landmarks, shots
+    from tfhead.models import networks
+    from tfhead.models.person import PersonGenerator, PersonModel
+
+    keras.utils.set_random_seed(0)
+    config = config_lib.get_preset("tiny", overrides)
+    generator = networks.Generator(**networks.generator_kwargs(config.model))
+    generator.build()
+    embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
+    psi = generator.project(embedding.astype("float32"))[0]
+    frames = shots.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
+    return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
+                       frames.landmarks[0], "feed-forward", source=frames.source)
+
+
 @pytest.fixture(scope="session")
 def tiny_person(astronaut):
     """A tiny feed-forward person model of the astronaut (random-weight G, ψ = P ê).
@@ -73,43 +93,13 @@ def tiny_person(astronaut):
     seeds 0–5 the int8 SSIM was 0.84–0.95 and two of six crossed the int8 max bound
     (BUILD_NOTES.md, "Export") — so a different seed may rightly fail the int8 check.
     """
-    import keras
-
-    from tfhead import config as config_lib
-    from tfhead.face import landmarks, shots
-    from tfhead.models import networks
-    from tfhead.models.person import PersonGenerator, PersonModel
-
-    keras.utils.set_random_seed(0)
-    config = config_lib.get_preset("tiny")
-    generator = networks.Generator(**networks.generator_kwargs(config.model))
-    generator.build()
-    embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
-    psi = generator.project(embedding.astype("float32"))[0]
-    frames = shots.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
-    return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
-                       frames.landmarks[0], "feed-forward", source=frames.source)
+    return _tiny_random_person(astronaut)
 
 
 @pytest.fixture(scope="session")
 def tiny_guided_person(astronaut):
     """`tiny_person` with a warp-guided generator (random weights, ψ = P ê)."""
-    import keras
-
-    from tfhead import config as config_lib
-    from tfhead.face import landmarks, shots
-    from tfhead.models import networks
-    from tfhead.models.person import PersonGenerator, PersonModel
-
-    keras.utils.set_random_seed(0)
-    config = config_lib.get_preset("tiny", {"model.warp_guidance": True})
-    generator = networks.Generator(**networks.generator_kwargs(config.model))
-    generator.build()
-    embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
-    psi = generator.project(embedding.astype("float32"))[0]
-    frames = shots.person_frames(astronaut, config.model.resolution, landmarks.LandmarkDetector())
-    return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), "astronaut",
-                       frames.landmarks[0], "feed-forward", source=frames.source)
+    return _tiny_random_person(astronaut, **{"model.warp_guidance": True})
 
 
 @pytest.fixture(scope="session")

@@ -161,6 +161,23 @@ class TrainingPairs:
                         for frame, points in zip(person.frames, person.landmarks)]
         self.tracks = [motion.motion_track(points, track_frames, seed=seed + i)
                        for i, points in enumerate(person.landmarks)] if augment else None
+        self._fixed_warps: dict[tuple[int, int], np.ndarray] = {}  # (source, target) shots
+
+    def _warp(self, target_points: np.ndarray, target_shot: int | None) -> np.ndarray:
+        """A warp-guided G's warp for one example, as `PersonSource.warp` makes it: a shot (a
+        random pose of it with augmentation) warped to the target's landmarks and painted.
+        Between fixed shots (`target_shot`) it is computed once."""
+        source = int(self.rng.integers(len(self.person)))
+        key = (source, target_shot)
+        if target_shot is not None and not self.augment and key in self._fixed_warps:
+            return self._fixed_warps[key]
+        source_image, source_points = self._pose(source)
+        warped = motion.paint_openings(
+            motion.PhotoWarper(source_image, source_points).warp(target_points), target_points,
+            self.person.landmarks[source])
+        if target_shot is not None and not self.augment:
+            self._fixed_warps[key] = warped
+        return warped
 
     def _pose(self, shot: int) -> tuple[np.ndarray, np.ndarray]:
         """(image, landmarks) of a random pose of `shot` (the shot itself without augmentation):
@@ -178,22 +195,21 @@ class TrainingPairs:
         k = len(self.person)
         shots = (self.rng.choice(k, size=size, replace=False) if size <= k
                  else self.rng.integers(k, size=size))
-        targets, points, warps = [], [], []
+        targets, drawn, warps = [], [], []
         for shot in shots:
             if self.augment and self.rng.random() < 0.5:
                 image, target_points = self._pose(shot)
-            else:
+                drawn.append(landmark_image.draw_landmarks(target_points, self.resolution))
+                target_shot = None
+            else:  # the shot itself, whose landmark image the shots carry
                 image, target_points = self.person.frames[shot], self.person.landmarks[shot]
+                drawn.append(self.person.landmark_images[shot])
+                target_shot = int(shot)
             targets.append(image)
-            points.append(target_points)
-            if self.warp_guidance:  # as `PersonSource.warp` makes it, from another pose
-                source = int(self.rng.integers(k))
-                source_image, source_points = self._pose(source)
-                warped = motion.PhotoWarper(source_image, source_points).warp(target_points)
-                warps.append(motion.paint_openings(warped, target_points,
-                                                   self.person.landmarks[source]))
-        drawn = landmark_image.draw_batch(np.stack(points), self.resolution)
-        arrays = [np.stack(targets), drawn] + ([np.stack(warps)] if self.warp_guidance else [])
+            if self.warp_guidance:
+                warps.append(self._warp(target_points, target_shot))
+        arrays = [np.stack(targets), np.stack(drawn)] + (
+            [np.stack(warps)] if self.warp_guidance else [])
         return tuple(tf.constant(landmark_image.to_model_range(a)) for a in arrays)
 
 
