@@ -466,6 +466,18 @@ def test_a_person_json_with_missing_keys_is_one_clear_error(tiny_person, tmp_pat
         PersonModel.load(path)
 
 
+def test_a_person_checkpoint_of_the_old_spectral_norm_layout_is_refused(tiny_person, tmp_path):
+    path = tiny_person.save(str(tmp_path / "me"))
+    meta_path = os.path.join(path, PERSON_FILE)
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta["format_version"] = 1
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(PersonCheckpointError, match="format 1.*Fine-tune it again"):
+        PersonModel.load(path)
+
+
 def test_misleading_messages_now_say_what_is_wrong(tiny_person, driver, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -6,30 +6,87 @@ from tfhead.models import blocks, layers
 
 
 def _top_singular_value(kernel):
-    kernel = np.asarray(kernel)
+    kernel = np.asarray(kernel, np.float64)
     return np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
 
 
-def test_spectral_norm_keeps_top_singular_value_near_one(rng):
-    conv = layers.sn_conv2d(16, 3)
-    x = rng.normal(size=(2, 8, 8, 8)).astype("float32")
-    conv(x)  # build
-    conv.kernel.assign(np.asarray(conv.kernel) * 5.0)  # σ well above 1
-    assert _top_singular_value(conv.kernel) > 3.0
+@pytest.mark.parametrize("make,shape", [(lambda: layers.sn_conv2d(16, 3), (2, 8, 8, 8)),
+                                        (lambda: layers.sn_dense(8), (4, 5))])
+def test_normalized_kernel_has_top_singular_value_one(rng, make, shape):
+    layer = make()
+    x = rng.normal(size=shape).astype("float32")
+    layer(x)  # build: u and v start converged
+    assert abs(_top_singular_value(layer.normalized_kernel()) - 1.0) < 0.02
+    # A new kernel with σ = 5 (next 2.5): the raw kernel keeps it, the normalized one reaches 1.
+    shape = layer.kernel.shape
+    left, _, right = np.linalg.svd(rng.normal(size=(int(np.prod(shape[:-1])), shape[-1])),
+                                   full_matrices=False)
+    spectrum = np.linspace(2.5, 0.5, min(left.shape[1], right.shape[0]))
+    spectrum[0] = 5.0
+    layer.kernel.assign(((left * spectrum) @ right).reshape(shape).astype("float32"))
     for _ in range(30):
-        conv(x, training=True)
-    assert abs(_top_singular_value(conv.kernel) - 1.0) < 0.02
+        layer(x, training=True)
+    assert abs(_top_singular_value(layer.kernel) - 5.0) < 1e-3
+    assert abs(_top_singular_value(layer.normalized_kernel()) - 1.0) < 0.02
 
 
-def test_inference_calls_leave_the_kernel_alone(rng):
+def test_training_calls_update_u_v_and_never_the_kernel(rng):
     dense = layers.sn_dense(8)
     x = rng.normal(size=(4, 5)).astype("float32")
     dense(x)
-    before = np.asarray(dense.kernel).copy()
-    dense(x, training=False)
-    np.testing.assert_array_equal(np.asarray(dense.kernel), before)
+    dense.kernel.assign(rng.normal(size=(5, 8)).astype("float32"))
+    state = lambda: [np.asarray(v).copy() for v in (dense.kernel, dense.sn_u, dense.sn_v)]
+    before = state()
+    inference = np.asarray(dense(x, training=False))
+    for a, b in zip(before, state()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(inference, np.asarray(dense(x, training=False)))
     dense(x, training=True)
-    assert not np.allclose(np.asarray(dense.kernel), before)
+    after = state()
+    np.testing.assert_array_equal(after[0], before[0])
+    assert not np.allclose(after[1], before[1]) and not np.allclose(after[2], before[2])
+
+
+def test_gradient_flows_through_sigma(rng):
+    """Paper form: d⟨G, W/σ⟩/dW = G/σ − ⟨G, W⟩/σ² · v uᵀ (u, v constant), not G/σ alone."""
+    import tensorflow as tf
+
+    dense = layers.sn_dense(6)
+    x = rng.normal(size=(3, 4)).astype("float32")
+    dense(x)
+    dense.kernel.assign(rng.normal(size=(4, 6)).astype("float32"))
+    dense(x, training=True)  # u, v for this kernel
+    upstream = rng.normal(size=(4, 6)).astype("float32")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(dense.normalized_kernel(training=False) * upstream)
+    gradient = tape.gradient(loss, dense.kernel.value)
+    w, u, v = (np.asarray(a, np.float64) for a in (dense.kernel, dense.sn_u, dense.sn_v))
+    sigma = v @ w @ u
+    expected = upstream / sigma - np.sum(upstream * w) / sigma ** 2 * np.outer(v, u)
+    np.testing.assert_allclose(np.asarray(gradient), expected, rtol=1e-4, atol=1e-5)
+    assert np.abs(expected - upstream / sigma).max() > 1e-2  # the σ term is not negligible
+
+
+def test_bfloat16_training_calls_keep_float32_master_weights(rng):
+    """Under mixed_bfloat16 a training call must not round the float32 kernel to bfloat16, and an
+    Adam-sized step (5e-5) must survive the next call."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        conv = layers.sn_conv2d(16, 3)
+        x = rng.normal(size=(2, 8, 8, 8)).astype("float32")
+        conv(x)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert conv.kernel.dtype == "float32" and conv.compute_dtype == "bfloat16"
+    conv(x, training=True)
+    kernel = np.asarray(conv.kernel, np.float32)
+    low_bits = kernel.view(np.uint32) & 0xFFFF
+    assert np.count_nonzero(low_bits) > 0.9 * kernel.size  # not bfloat16-representable
+    conv.kernel.assign(kernel - 5e-5)
+    conv(x, training=True)
+    np.testing.assert_array_equal(np.asarray(conv.kernel), kernel - np.float32(5e-5))
+    assert keras.backend.standardize_dtype(conv(x, training=True).dtype) == "bfloat16"
 
 
 @pytest.mark.parametrize("resample,norm,out_size", [

@@ -13,6 +13,7 @@ from tfhead import export
 from tfhead.animation import reenact
 from tfhead.edge import EdgeModel, Invoker, ModelFileError, model_file, undelegated_ops
 from tfhead.face import landmark_image
+from tfhead.models import blocks
 from tfhead.io import video as video_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,7 +52,8 @@ def guided_exported(tiny_guided_person, guided_inputs, tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", export.QUANTIZATIONS)
-def test_every_mode_converts_within_its_thresholds_with_builtins_only(exported, mode):
+def test_every_mode_converts_within_its_thresholds_with_builtins_only(exported, mode,
+                                                                    person_model):
     result = exported[mode]
     assert os.path.isfile(result.path) and os.path.getsize(result.path) == result.size_bytes
     thresholds = export.THRESHOLDS[mode]
@@ -65,6 +67,14 @@ def test_every_mode_converts_within_its_thresholds_with_builtins_only(exported, 
     assert "CUSTOM" not in operators
     # ψ' is folded in: P (a FULLY_CONNECTED on ê) is gone; the graph is one landmark image in.
     assert "FULLY_CONNECTED" not in operators
+    # W / σ(W) is folded into constant kernels: no op computes σ (a sum, a division, matmuls
+    # beyond the attention's two per block).
+    assert not {"SUM", "DIV", "L2_NORMALIZATION"} & set(operators), operators
+    matmuls = [op for op in Invoker(content).interpreter._get_ops_details()
+               if op["op_name"] == "BATCH_MATMUL"]
+    attention = [layer for layer in person_model.generator._flatten_layers()
+                 if isinstance(layer, blocks.SelfAttention)]
+    assert len(matmuls) == 2 * len(attention) > 0
     assert len(Invoker(content).inputs) == 1
     # Every node runs inside the XNNPACK delegate, as one partition.
     assert (result.undelegated, result.partitions) == ([], 1)

@@ -51,8 +51,10 @@ def test_generator_step_trains_e_g_and_p_and_leaves_d_alone():
     metrics = learner.generator_step(random_batch(config))
     after = snapshot(learner.embedder, learner.generator, learner.discriminator)
     diff = changed(before, after)
+    # The self-attention convolutions get no gradient while SAGAN's γ is still 0 (first step).
     trainable = {f"{m.name}/{v.path}" for m in (learner.embedder, learner.generator)
-                 for v in m.trainable_variables}
+                 for v in m.trainable_variables
+                 if "/attention" not in v.path or v.path.endswith("/gamma")}
     assert trainable <= diff, sorted(trainable - diff)
     assert any(k.startswith("generator/") and "projection" in k for k in trainable)  # P
     assert not {k for k in diff if k.startswith("discriminator/")}
@@ -86,14 +88,20 @@ def test_discriminator_step_trains_d_and_only_the_sampled_rows_of_w():
     after = snapshot(learner.embedder, learner.generator, learner.discriminator)
     diff = changed(before, after)
     assert not {k for k in diff if not k.startswith("discriminator/")}
-    # b's hinge gradient is −1 (real inside the margin) + 1 (fake inside it) = 0 at the start, so
-    # it is the one variable allowed to stay put here.
+    # b's hinge gradient is −1 (real inside the margin) + 1 (fake inside it) = 0 at the start,
+    # and the attention's convolutions get none while its γ is 0 (SAGAN's start), so they are
+    # the variables allowed to stay put here (spectral normalization no longer rewrites kernels).
     d_trainable = {f"discriminator/{v.path}" for v in learner.discriminator.trainable_variables
-                   if v is not learner.discriminator.bias}
+                   if v is not learner.discriminator.bias and "/attention" not in v.path
+                   or v.path.endswith("/gamma")}
     assert d_trainable <= diff, sorted(d_trainable - diff)
     rows_changed = np.flatnonzero(np.abs(learner.video_table.numpy() - table_before).sum(1))
     np.testing.assert_array_equal(rows_changed, [1, 3])
     assert {"loss/d/real", "loss/d/fake", "loss/d/match", "score/real"} <= set(metrics)
+    # What a GPU user watches: does W keep up with the embeddings?
+    rows = learner.video_table.numpy()[[1, 3]]
+    assert float(metrics["embeddings/w_rows_abs"]) == pytest.approx(np.abs(rows).mean(), rel=1e-4)
+    assert float(metrics["embeddings/e_abs"]) > 0
 
 
 def test_w_gradient_stays_sparse_and_lazy_adam_leaves_other_moments():
@@ -162,6 +170,15 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device():
     for a, b in zip(single.generator.variables + single.discriminator.variables,
                     mirrored.generator.variables + mirrored.discriminator.variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+    # The power-iteration vectors are one value across replicas (ONLY_FIRST_REPLICA), not a
+    # copy per replica updated separately.
+    vectors = [v for v in mirrored.generator.variables + mirrored.discriminator.variables
+               if v.path.rsplit("/", 1)[-1] in ("sn_u", "sn_v")]
+    assert vectors and all(v.aggregation == "only_first_replica" for v in vectors)
+    per_replica = strategy.run(lambda: [tf.identity(v.value) for v in vectors])
+    for value in per_replica:
+        first, second = strategy.experimental_local_results(value)
+        np.testing.assert_array_equal(first.numpy(), second.numpy())
 
 
 def test_batch_must_split_over_replicas():
@@ -179,6 +196,31 @@ def test_bfloat16_and_xla_steps_run():
     assert keras.config.dtype_policy().name == "float32"
     xla = meta_learning.MetaLearner(config, NUM_VIDEOS, jit_compile=True)
     assert all(np.isfinite(float(v)) for v in xla.train_step(random_batch(config)).values())
+
+
+def test_bfloat16_steps_keep_float32_master_weights_and_w_lookups():
+    """Under mixed_bfloat16 the spectrally normalized kernels stay float32 masters (a training call
+    used to round every one to bfloat16), and D's W is gathered in float32: no op casts the whole
+    [num_videos, dim] table."""
+    config = tiny_config()
+    with distribute.precision_policy("mixed_bfloat16"):
+        learner = meta_learning.MetaLearner(config, NUM_VIDEOS)
+    learner.train_step(random_batch(config))
+    kernels = [v for v in learner.generator_variables + learner.discriminator_variables
+               if v.path.endswith("/kernel")]
+    assert len(kernels) > 20
+    for kernel in kernels:
+        bits = np.asarray(kernel, np.float32).view(np.uint32) & 0xFFFF
+        assert np.count_nonzero(bits) > 0.5 * bits.size, kernel.path
+    discriminator = learner.discriminator
+    assert discriminator.video_embeddings.compute_dtype == "float32"
+    batch = random_batch(config)
+    graph = tf.function(lambda f, l, i: discriminator((f, l, i), training=True)).get_concrete_function(
+        batch["target_frame"], batch["target_landmark_image"], batch["video_index"]).graph
+    table_shape = list(learner.video_table.shape)
+    casts = [op for op in graph.get_operations() if op.type == "Cast"
+             and op.inputs[0].shape.as_list() == table_shape]
+    assert not casts, [op.name for op in casts]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +248,8 @@ def records(tmp_path_factory):
 
 def options(records, workdir, steps, **kwargs):
     return meta_learning.MetaTrainOptions(
-        data=records, workdir=str(workdir), steps=steps, log_every=1, image_every=0,
+        data=records, workdir=str(workdir), steps=steps, log_every=kwargs.pop("log_every", 1),
+        image_every=0,
         checkpoint_every=kwargs.pop("checkpoint_every", 2), **kwargs)
 
 
@@ -341,3 +384,19 @@ def test_cli_sigterm_saves_and_exits(records, tmp_path):
     assert process.returncode == 128 + signal.SIGTERM
     assert "Stopped at step" in rest
     assert tf.train.latest_checkpoint(workdir / "checkpoints") is not None
+
+
+def _l1_with_a_nan_gradient(real, fake):
+    zero = tf.abs(fake - tf.stop_gradient(fake))  # value 0, gradient of sqrt at 0: NaN
+    return tf.reduce_mean(tf.abs(real - fake) + tf.sqrt(zero), axis=[1, 2, 3])
+
+
+def test_nan_weights_after_an_update_stop_before_the_checkpoint(records, tmp_path, monkeypatch):
+    """The step's losses are finite (computed before the update) but its gradient is NaN: the
+    weights it writes must not reach a checkpoint."""
+    meta_learning.train(tiny_config(), options(records, tmp_path, 2))
+    monkeypatch.setattr(losses, "pixel_l1_loss", _l1_with_a_nan_gradient)
+    with pytest.raises(loop.TrainingDivergedError, match="by step 3: the updated weights"):
+        meta_learning.train(tiny_config(), options(records, tmp_path, 5, checkpoint_every=1,
+                                                   log_every=5))
+    assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-2")

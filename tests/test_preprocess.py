@@ -272,3 +272,50 @@ def test_a_clip_that_decodes_only_partly_is_reported(tmp_path):
     reason = result["bad_files"][0]["reason"]
     assert reason.startswith("Corrupt video (only ") and "of 8 sampled frames decode" in reason
     assert 0 < result["sampled"] < 8 and "skip" not in result
+
+
+def _tiny_shards(directory, persons, videos_per_person, members):
+    """Shards of 2-frame 16² videos, `persons` × `videos_per_person` in key (person) order, each
+    shard holding the videos `members` lists."""
+    jpeg = tf.io.encode_jpeg(tf.zeros((16, 16, 3), tf.uint8)).numpy()
+    landmarks = np.tile(np.linspace(2, 14, 68)[:, None], (2, 1, 2)).astype(np.float32)
+    for shard, indices in enumerate(members):
+        path = os.path.join(directory, records.shard_name(shard, len(members)))
+        with tf.io.TFRecordWriter(path) as writer:
+            for i in indices:
+                person = i // videos_per_person
+                writer.write(records.video_example(
+                    [jpeg, jpeg], landmarks, ["c", "c"], [0, 1], [(8, 8, 16)] * 2, i, person,
+                    f"p{person:03d}/v{i}", f"p{person:03d}", 16).SerializeToString())
+
+
+def _distinct_persons_per_batch(directory, videos_per_person, batch, buffer, batches=40):
+    ds = episodes.episode_dataset(str(directory), 1, batch, 16, seed=3, shuffle_buffer=buffer)
+    counts = [len(set((b["video_index"].numpy() // videos_per_person).tolist()))
+              for b in ds.take(batches)]
+    return float(np.mean(counts))
+
+
+def test_batches_mix_persons_as_uniform_sampling_would(tmp_path):
+    """A batch of 8 from 48 persons × 8 videos, with a shuffle buffer of two shards' worth (as
+    1024 videos is at VoxCeleb2 scale): round-robin shards give as many distinct persons per batch
+    as uniform sampling; contiguous shards (the old layout: two persons per shard) do not."""
+    persons, per_person, per_shard, batch, buffer = 48, 8, 16, 8, 32
+    count = persons * per_person
+    members = preprocess.shard_members(count, per_shard)
+    assert sorted(i for m in members for i in m) == list(range(count))
+    assert max(len(m) for m in members) <= per_shard
+    assert np.mean([len({i // per_person for i in m}) for m in members]) > 0.8 * per_shard
+    assert preprocess.shard_members(count, per_shard) == members  # the same on a rerun
+    # Uniform: 8 videos drawn without replacement from 384; expected distinct persons.
+    rng = np.random.default_rng(0)
+    uniform = np.mean([len(set(rng.choice(count, batch, replace=False) // per_person))
+                       for _ in range(4000)])
+    mixed, contiguous = tmp_path / "mixed", tmp_path / "contiguous"
+    mixed.mkdir()
+    contiguous.mkdir()
+    _tiny_shards(mixed, persons, per_person, members)
+    _tiny_shards(contiguous, persons, per_person,
+                 [list(range(i, i + per_shard)) for i in range(0, count, per_shard)])
+    assert _distinct_persons_per_batch(mixed, per_person, batch, buffer) >= 0.97 * uniform
+    assert _distinct_persons_per_batch(contiguous, per_person, batch, buffer) < 0.9 * uniform

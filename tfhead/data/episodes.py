@@ -28,6 +28,10 @@ import tensorflow as tf
 from tfhead.data.records import DataError, dataset_info, parse_video, record_files
 from tfhead.face import landmark_image, motion
 
+# Shards read at once (each open reader buffers ~256 KiB). With the writer's round-robin shards
+# (`tfhead.data.preprocess.shard_members`) and the shuffle buffer this mixes persons per batch.
+INTERLEAVE_CYCLE = 16
+
 
 def landmark_images(landmarks, resolution: int):
     """`[N, 68, 2]` → `[N, R, R, 3]` float32 in [-1, 1] with `tfhead.face.landmark_image.draw_landmarks`."""
@@ -132,7 +136,8 @@ def episode_dataset(pattern_or_dir: str, k_shots: int, batch_size: int, resoluti
             names = tf.random.experimental.stateless_shuffle(
                 names, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
         ds = tf.data.Dataset.from_tensor_slices(names)
-        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+        # A wide interleave: consecutive videos come from INTERLEAVE_CYCLE different shards.
+        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(INTERLEAVE_CYCLE, len(files)),
                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.map(parse_video, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.map(check).filter(lambda v: v["num_frames"] >= k_shots + 1)

@@ -389,6 +389,19 @@ def _index_kept(results: list[dict]) -> list[dict]:
     return kept
 
 
+def shard_members(count: int, videos_per_shard: int) -> list[list[int]]:
+    """Which kept videos (by index in key order, i.e. grouped by person) each shard holds: a fixed
+    pseudo-random permutation of the videos (seed 0: the same input gives the same shards on a
+    rerun) dealt into shards of `videos_per_shard`, kept in that order (sorted shards would line
+    up small indices across shards). Every shard is then a random sample of the corpus in random
+    order, and the episode reader's interleave and shuffle buffer mix persons per
+    batch as uniform sampling would; shards in key order hold one or two persons each and made a
+    batch's videos correlated by person (docs/design.md §15)."""
+    order = np.random.default_rng(0).permutation(count)
+    return [[int(i) for i in order[start:start + videos_per_shard]]
+            for start in range(0, max(count, 1), videos_per_shard)]
+
+
 def _write_shards(kept: list[dict], root: str, out_dir: str, options: PreprocessOptions,
                   workers: int, progress_bar: bool) -> list[str]:
     """Stage 2: the record shards (existing ones are kept on a rerun); returns their names."""
@@ -399,8 +412,8 @@ def _write_shards(kept: list[dict], root: str, out_dir: str, options: Preprocess
     if stale:
         raise PreprocessError(f"{out_dir} has shards of another run: {sorted(stale)[:3]}...")
     tasks = []
-    for i, name in enumerate(shard_names):
-        entries = kept[i * options.videos_per_shard:(i + 1) * options.videos_per_shard]
+    for name, members in zip(shard_names, shard_members(len(kept), options.videos_per_shard)):
+        entries = [kept[i] for i in members]
         path = os.path.join(out_dir, name)
         if entries and not os.path.exists(path):
             tasks.append((path, entries, root))

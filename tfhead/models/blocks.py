@@ -140,14 +140,14 @@ class SelfAttention(keras.layers.Layer):
     def call(self, x, training=False):
         _, height, width, channels = x.shape
         positions = height * width
-        query = ops.reshape(self.query(x, training=training), (-1, positions, self.query.layer.filters))
-        key = ops.reshape(self.key(x, training=training), (-1, positions, self.key.layer.filters))
+        query = ops.reshape(self.query(x, training=training), (-1, positions, self.query.filters))
+        key = ops.reshape(self.key(x, training=training), (-1, positions, self.key.filters))
         value = ops.reshape(self.value(x, training=training),
-                            (-1, positions, self.value.layer.filters))
+                            (-1, positions, self.value.filters))
         logits = ops.matmul(query, ops.transpose(key, (0, 2, 1)))  # [B, N, N]
         attention = ops.softmax(ops.cast(logits, "float32"), axis=-1)
         attended = ops.matmul(ops.cast(attention, value.dtype), value)  # [B, N, C/2]
-        attended = ops.reshape(attended, (-1, height, width, self.value.layer.filters))
+        attended = ops.reshape(attended, (-1, height, width, self.value.filters))
         return x + ops.cast(self.gamma, x.dtype) * self.out(attended, training=training)
 
     def compute_output_shape(self, input_shape):

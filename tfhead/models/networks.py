@@ -406,10 +406,13 @@ class Discriminator(_DiscriminatorBase):
         if num_videos < 1:
             raise ValueError(f"num_videos must be >= 1, got {num_videos}.")
         self.num_videos = num_videos
+        # float32 whatever the dtype policy: under mixed_bfloat16 a bfloat16 Embedding would cast
+        # the whole [num_videos, dim] table on every lookup; this one gathers float32 rows and
+        # casts only those (docs/design.md §15).
         self.video_embeddings = keras.layers.Embedding(
             num_videos, self.embedding_dim,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
-            name="video_embeddings")
+            name="video_embeddings", dtype="float32")
         self.w0 = self.add_weight(shape=(self.embedding_dim,), initializer="zeros", name="w0")
 
     def _dummy_inputs(self):
@@ -419,7 +422,7 @@ class Discriminator(_DiscriminatorBase):
     def call(self, inputs, training=False):
         frames, landmarks, video_index = inputs
         v, features = self.body(frames, landmarks, training=training)
-        w = self.video_embeddings(video_index) + ops.cast(self.w0, v.dtype)
+        w = ops.cast(self.video_embeddings(video_index), v.dtype) + ops.cast(self.w0, v.dtype)
         return projection_score(v, w, self.bias), features
 
     def get_config(self):

@@ -45,7 +45,10 @@ from tfhead.models.student import StudentGenerator
 
 PERSON_FILE = "person.json"
 WEIGHTS_FILE = "generator.weights.h5"
-FORMAT_VERSION = 1
+# 2: spectrally normalized layers hold the raw kernel and u, v (`tfhead.models.layers`); format 1
+# teachers hold Keras' SpectralNormalization variables and cannot be read. Students (no spectral
+# normalization) are the same in both.
+FORMAT_VERSION = 2
 _REQUIRED_KEYS = ("name", "mode", "config", "reference_landmarks")
 
 
@@ -246,10 +249,16 @@ class PersonModel:
         if not isinstance(meta, dict):
             raise PersonCheckpointError(f"{meta_path} holds no person description (a JSON object "
                                         "is expected): write the person model again.")
-        if meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version")
+        if version == 1 and meta.get("mode") != "student":
             raise PersonCheckpointError(
-                f"{path} has person-checkpoint format {meta.get('format_version')}; this tfhead "
-                f"reads format {FORMAT_VERSION}.")
+                f"{path} has person-checkpoint format 1, written before tfhead's spectral "
+                "normalization took the paper's form; its weights cannot be read. Fine-tune it "
+                "again (train/finetune.py) from a meta-learning run of this version.")
+        if version not in (1, FORMAT_VERSION):
+            raise PersonCheckpointError(
+                f"{path} has person-checkpoint format {version}; this tfhead reads format "
+                f"{FORMAT_VERSION}.")
         if meta.get("landmark_image_version") != landmark_image.LANDMARK_IMAGE_VERSION:
             raise PersonCheckpointError(
                 f"{path} was trained on landmark images v{meta.get('landmark_image_version')}, "

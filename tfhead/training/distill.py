@@ -545,16 +545,23 @@ class _StudentRun:
                     log.info("distill step %d held-out vs teacher: %s", current,
                              _format(self._heldout_numbers()))
                 if interrupts.requested is not None:
-                    path = self.manager.save(checkpoint_number=current)
+                    path = self._save(current)
                     log.warning("Stopped at step %d; saved %s. Run the same command to resume.",
                                 current, path)
                     return interrupts.requested
                 if options.checkpoint_every and current % options.checkpoint_every == 0:
-                    self.manager.save(checkpoint_number=current)
-                    self.steplog.saved(current)
+                    self._save(current)
         if self.manager.latest_checkpoint is None or self.step != self.steplog.last_saved:
-            self.manager.save(checkpoint_number=self.step)
+            self._save(self.step)
         return None
+
+    def _save(self, step: int) -> str:
+        """Saves a checkpoint after checking the interval's losses and the weights are finite."""
+        self.steplog.check(step)
+        loop.check_finite_weights(self.student.trainable_variables, step, self.steplog.last_saved)
+        path = self.manager.save(checkpoint_number=step)
+        self.steplog.saved(step)
+        return path
 
     def result(self, pool_size: int) -> DistillResult:
         """The student person model with its record: settings, held-out numbers, history."""

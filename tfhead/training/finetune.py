@@ -257,6 +257,7 @@ def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None
     start = time.monotonic()
     for step in range(1, steps + 1):
         steplog.record(step, tuner.step(*pairs.batch(batch)))
+    loop.check_finite_weights(generator.trainable_variables, steps, None)
     record = _record(meta, person, steps=steps, batch=batch, augment=augment,
                      seconds=round(time.monotonic() - start, 1),
                      content_loss=config.train.content_loss, history=steplog.history)

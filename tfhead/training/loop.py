@@ -70,18 +70,30 @@ def check_finite(metrics: Mapping[str, float], step: int, last_checkpoint: int |
 
 
 class MeanAccumulator:
-    """Means of named scalars over a logging interval."""
+    """Means of named scalars over a logging interval.
+
+    Values may be tensors: they are summed as they come (on the device, without waiting for the
+    step) and read back once, in `result`.
+    """
 
     def __init__(self):
         self._sums, self._count = {}, 0
 
-    def add(self, metrics: Mapping[str, float]) -> None:
+    def add(self, metrics: Mapping) -> None:
         for key, value in metrics.items():
-            self._sums[key] = self._sums.get(key, 0.0) + float(value)
+            self._sums[key] = value if key not in self._sums else self._sums[key] + value
         self._count += 1
 
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def sums(self) -> dict[str, float]:
+        """The interval's sums so far, read back (the interval goes on)."""
+        return {k: float(v) for k, v in self._sums.items()}
+
     def result(self) -> dict[str, float]:
-        means = {k: v / max(self._count, 1) for k, v in self._sums.items()}
+        means = {k: float(v) / max(self._count, 1) for k, v in self._sums.items()}
         self._sums, self._count = {}, 0
         return means
 
@@ -99,10 +111,14 @@ class Interval:
 class StepLog:
     """The per-step bookkeeping the training loops share.
 
-    Each step's metrics are read back as floats, checked for NaN/Inf (`check_finite`, naming the
-    last checkpoint written — `saved` records it), handed to `on_step`, and averaged; every
-    `log_every` steps (and at the last) a progress line is logged with steps/s, images/s, the ETA
-    and the `keys` means, the interval is appended to `history` (rounded) and returned.
+    A step's metrics (tensors) are summed without reading them back: the host waits for the
+    device only every `log_every` steps (docs/design.md §15), when the interval's means are read,
+    checked for NaN/Inf (`check_finite`, naming the last checkpoint written — `saved` records
+    it), logged as a progress line with steps/s, images/s, the ETA and the `keys` means, appended
+    to `history` (rounded) and returned. A NaN anywhere in the interval makes its mean NaN, so it
+    is caught there; callers call `check` before writing a checkpoint, so that nothing from a
+    diverged interval is saved. With an `on_step` callback every step is read back (it asks for
+    the values).
 
     Args:
       name: The loop's name in progress lines ("meta-train", "fine-tune", "distill").
@@ -110,7 +126,7 @@ class StepLog:
       images_per_step: For the images/s rate.
       log_every: Steps per logging interval (0: only the last step).
       keys: Metrics shown in the progress line.
-      on_step: Called with (step, metrics) after every step (progress bars, tests).
+      on_step: Called with (step, metrics as floats) after every step (progress bars, tests).
       last_saved: The step of the checkpoint the run resumed from (None: none).
     """
 
@@ -123,28 +139,76 @@ class StepLog:
         self.means = MeanAccumulator()
         self.history: list[dict] = []
         self.last_saved = last_saved
+        self.last_means: dict[str, float] = {}
+        self._interval_start = start_step + 1
 
     def saved(self, step: int) -> None:
         self.last_saved = step
 
-    def record(self, step: int, metrics: Mapping) -> tuple[dict[str, float], Interval | None]:
-        """(the step's metrics as floats, the finished interval or None).
+    def record(self, step: int, metrics: Mapping) -> Interval | None:
+        """Adds a step's metrics; returns the finished interval (or None).
 
         Raises:
-          TrainingDivergedError: a metric is NaN/Inf (nothing is saved by the caller).
+          TrainingDivergedError: a metric of the finished interval (or of this step, with
+            `on_step`) is NaN/Inf (nothing is saved by the caller).
         """
-        values = {k: float(v) for k, v in metrics.items()}
-        check_finite(values, step, self.last_saved)
-        self.means.add(values)
         if self.on_step is not None:
+            values = {k: float(v) for k, v in metrics.items()}
+            check_finite(values, step, self.last_saved)
             self.on_step(step, values)
+            metrics = values
+        self.means.add(metrics)
         if not (step == self.total or (self.log_every and step % self.log_every == 0)):
-            return values, None
-        means = self.means.result()
+            return None
+        means = self._read(step)
         steps_per_second, images_per_second = self.progress.rates(step)
         self.history.append({"step": step, **{k: round(v, 5) for k, v in means.items()}})
         log.info(self.progress.line(step, steps_per_second, images_per_second, means, self.keys))
-        return values, Interval(step, means, steps_per_second, images_per_second)
+        return Interval(step, means, steps_per_second, images_per_second)
+
+    def check(self, step: int) -> None:
+        """Reads back the metrics of the unfinished interval (one host sync) and raises
+        `TrainingDivergedError` if any is NaN/Inf; call before writing a checkpoint. The interval
+        goes on (its means still include these steps)."""
+        if not self.means.count:
+            return
+        self._check(self.means.sums(), step)
+
+    def _read(self, step: int) -> dict[str, float]:
+        means = self.means.result()
+        self._check(means, step)
+        self.last_means = means
+        self._interval_start = step + 1
+        return means
+
+    def _check(self, values: Mapping[str, float], step: int) -> None:
+        first = self._interval_start
+        try:
+            check_finite(values, step, self.last_saved)
+        except TrainingDivergedError as e:
+            if first < step:
+                raise TrainingDivergedError(str(e).replace(
+                    f"at step {step}", f"between steps {first} and {step}", 1)) from None
+            raise
+
+
+def check_finite_weights(variables, step: int, last_checkpoint: int | None) -> None:
+    """Raises `TrainingDivergedError` naming the variables that hold a NaN/Inf (one host sync for
+    all of them); called on the updated weights before a checkpoint is written."""
+    import tensorflow as tf
+
+    variables = list(variables)
+    finite = tf.stack([tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v)))
+                       for v in variables]).numpy()
+    bad = [getattr(v, "path", None) or v.name for v, ok in zip(variables, finite) if not ok]
+    if bad:
+        kept = (f"the last good checkpoint (step {last_checkpoint}) is kept"
+                if last_checkpoint is not None else "no checkpoint had been written yet")
+        raise TrainingDivergedError(
+            f"Training diverged by step {step}: the updated weights {', '.join(bad[:5])}"
+            f"{' and others' if len(bad) > 5 else ''} hold NaN/Inf; stopped without saving, "
+            f"{kept}. Lower the learning rates (train.lr_generator / train.lr_discriminator) or "
+            "check the data, then rerun to resume.")
 
 
 def image_grid(columns) -> np.ndarray:

@@ -11,8 +11,11 @@ One iteration = one E+G step, then `train.d_steps` D steps on the same episodes:
   the other half of L_MCH(φ, W), which pulls W's rows towards the embeddings so that fine-tuning
   can start D from w0 + ê_NEW (paper §3.3).
 
-W is a `keras.layers.Embedding`: a batch reads only its videos' rows, their gradient is a
-`tf.IndexedSlices`, and `LazyAdam` updates only those rows and their moments.
+W is a float32 `keras.layers.Embedding`: a batch reads only its videos' rows, their gradient is a
+`tf.IndexedSlices`, and `LazyAdam` updates only those rows (along dense Adam's trajectory,
+`tfhead.training.optimizers`). TensorBoard shows `embeddings/w_rows_abs` (mean |W_i| of the
+batch's rows) against `embeddings/e_abs` (mean |ê_i|) and `loss/g/match`: if W lags the
+embeddings, L_MCH (weight 80) holds ê small.
 
 Losses are per example and reduced with `tf.nn.compute_average_loss` over the global batch, so the
 steps are the same code under the default strategy, `MirroredStrategy` and
@@ -192,6 +195,12 @@ class MetaLearner:
                                self.discriminator_optimizer)
         metrics["score/real"] = self._average(tf.cast(real_scores, tf.float32))
         metrics["score/fake"] = self._average(tf.cast(fake_scores, tf.float32))
+        if not train.feed_forward:  # does W keep up with the embeddings? (docs/design.md §15)
+            rows = self.discriminator.video_embeddings(batch["video_index"])
+            metrics["embeddings/w_rows_abs"] = self._average(
+                tf.reduce_mean(tf.abs(rows), axis=-1))
+            metrics["embeddings/e_abs"] = self._average(
+                tf.reduce_mean(tf.abs(tf.cast(embeddings, tf.float32)), axis=-1))
         return metrics
 
     def _replica_train_step(self, batch):
@@ -210,8 +219,11 @@ class MetaLearner:
         return self.generator(generator_inputs(batch, embeddings))
 
     def learning_rates(self) -> dict[str, float]:
-        return {"learning_rate/generator": float(self.generator_optimizer.learning_rate),
-                "learning_rate/discriminator": float(self.discriminator_optimizer.learning_rate)}
+        # convert_to_numpy: under a distribution strategy the rate is a MirroredVariable, which
+        # float() refuses.
+        return {f"learning_rate/{name}": float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+                for name, optimizer in (("generator", self.generator_optimizer),
+                                        ("discriminator", self.discriminator_optimizer))}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -270,7 +282,7 @@ class MetaTrainResult:
     step: int
     interrupted_by: int | None
     checkpoint: str | None
-    metrics: dict
+    metrics: dict  # means over the last logging interval
 
 
 def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
@@ -292,7 +304,9 @@ def train(config: Config, options: MetaTrainOptions) -> MetaTrainResult:
             options.vggface_weights)
         learner = MetaLearner(config, info["num_videos"], strategy, content, options.jit_compile)
     state = _RunState(learner, distribute.checkpoint_directory(options.workdir, strategy),
-                      options.keep_checkpoints)
+                      options.keep_checkpoints,
+                      restore_from=distribute.chief_checkpoint_directory(options.workdir))
+    distribute.check_same_step(strategy, state.step)  # before anything is trained or saved
     if state.step >= total_steps:
         log.info("Already at step %d of %d: nothing to do.", state.step, total_steps)
         return MetaTrainResult(state.step, None, state.manager.latest_checkpoint, {})
@@ -336,17 +350,44 @@ class _RunState:
     """What a checkpoint holds besides the networks and optimizers: the step and where the data
     stream is (epoch, position), so that a resumed run continues the same episodes."""
 
-    def __init__(self, learner: MetaLearner, directory: str, keep: int):
+    def __init__(self, learner: MetaLearner, directory: str, keep: int,
+                 restore_from: str | None = None):
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.next_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="next_epoch")
         self.next_position = tf.Variable(0, dtype=tf.int64, trainable=False, name="next_position")
         checkpoint = tf.train.Checkpoint(step=self._step, data_epoch=self.next_epoch,
                                          data_position=self.next_position, **learner.trackables())
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=keep)
-        if self.manager.latest_checkpoint:
-            checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            log.info("Resumed from %s (step %d).", self.manager.latest_checkpoint, self.step)
-        self.restored_step = self.step if self.manager.latest_checkpoint else None
+        # Saves go to `directory`; a non-chief worker's is a scratch folder, and it resumes from the
+        # chief's checkpoints instead (`restore_from`; see `distribute.check_same_step`).
+        latest = (tf.train.latest_checkpoint(restore_from) if restore_from
+                  else self.manager.latest_checkpoint)
+        if latest:
+            try:
+                checkpoint.restore(latest).assert_existing_objects_matched()
+            except AssertionError as e:
+                raise loop.TrainingError(
+                    f"{latest} does not match this model ({str(e).splitlines()[0][:200]}). It "
+                    "was written by another model or by a tfhead from before the paper-form "
+                    "spectral normalization (docs/design.md §15); use a new --workdir.") from None
+            log.info("Resumed from %s (step %d).", latest, self.step)
+            own = self.manager.latest_checkpoint
+            if own and own != latest:
+                self._own_data_position(own)
+        self.restored_step = self.step if latest else None
+
+    def _own_data_position(self, own: str) -> None:
+        """A non-chief worker reads its shard subset's stream position from its own checkpoint of
+        the same step when it has one: the chief's position counts the chief's stream, whose
+        epochs may be longer or shorter."""
+        key = "{}/.ATTRIBUTES/VARIABLE_VALUE"
+        if int(tf.train.load_variable(own, key.format("step"))) == self.step:
+            self.next_epoch.assign(tf.train.load_variable(own, key.format("data_epoch")))
+            self.next_position.assign(tf.train.load_variable(own, key.format("data_position")))
+        else:
+            log.warning("This worker's own checkpoint %s is not at step %d: resuming at the "
+                        "chief's position in the data stream (exact only if every worker's shard "
+                        "subset holds as many videos).", own, self.step)
 
     @property
     def step(self) -> int:
@@ -378,28 +419,36 @@ def _run_steps(learner: MetaLearner, state: _RunState, total_steps: int, config:
               if distribute.is_chief(strategy) else tf.summary.create_noop_writer())
     steplog = loop.StepLog("meta-train", state.step, total_steps, batch_size, options.log_every,
                            _LOG_KEYS, last_saved=state.restored_step)
-    metrics: dict[str, float] = {}
+    variables = learner.generator_variables + learner.discriminator_variables
+
+    def save(current: int) -> str:
+        # The interval's losses and the updated weights must be finite before anything is saved.
+        steplog.check(current)
+        loop.check_finite_weights(variables, current, steplog.last_saved)
+        path = state.save()
+        steplog.saved(current)
+        return path
+
     with runtime.Interrupts() as interrupts, writer.as_default():
         while state.step < total_steps:
             batch = next(iterator)
-            metrics, interval = steplog.record(state.step + 1, learner.train_step(batch))
+            interval = steplog.record(state.step + 1, learner.train_step(batch))
             current = state.advance(strategy, batch)
             if interval is not None:
                 _write_scalars(interval, learner)
             if options.image_every and (current % options.image_every == 0 or current == 1):
                 _log_images(current, learner, strategy, batch, options.preview_images)
             if interrupts.requested is not None:
-                path = state.save()
+                path = save(current)
                 log.warning("Stopped at step %d; saved %s. Run the same command to resume.",
                             current, path)
                 writer.flush()
-                return MetaTrainResult(current, interrupts.requested, path, metrics)
+                return MetaTrainResult(current, interrupts.requested, path, steplog.last_means)
             if current % options.checkpoint_every == 0 or current == total_steps:
-                state.save()
-                steplog.saved(current)
+                save(current)
     writer.flush()
     log.info("Finished at step %d; checkpoint %s.", state.step, state.manager.latest_checkpoint)
-    return MetaTrainResult(state.step, None, state.manager.latest_checkpoint, metrics)
+    return MetaTrainResult(state.step, None, state.manager.latest_checkpoint, steplog.last_means)
 
 
 def _write_scalars(interval: loop.Interval, learner: MetaLearner) -> None:
@@ -465,5 +514,8 @@ def load_meta_model(path: str) -> MetaModel:
     try:
         status.expect_partial().assert_existing_objects_matched()
     except AssertionError as e:
-        raise MetaCheckpointError(f"{checkpoint} does not match its config: {e}") from None
+        raise MetaCheckpointError(
+            f"{checkpoint} does not match its config ({str(e).splitlines()[0][:200]}); was it "
+            "written by a tfhead from before the paper-form spectral normalization "
+            "(docs/design.md §15)? Meta-learn again with this version.") from None
     return MetaModel(config, embedder, generator, discriminator, checkpoint)
