@@ -35,21 +35,23 @@ def measure(preset: str, runs: int) -> dict:
     embedder, generator, discriminator = networks.build_networks(model, num_videos=1)
     r, e = model.resolution, model.embedding_dim
     image = tf.TensorSpec([1, r, r, 3], tf.float32)
+    warp = (image,) if model.warp_guidance else ()  # a warp-guided G also takes the warp
     macs = {
         "E": flops.count_macs(lambda x, y: embedder((x, y)), [image, image]),
-        "G": flops.count_macs(lambda y, z: generator((y, z)), [image, tf.TensorSpec([1, e])]),
+        "G": flops.count_macs(lambda *x: generator(x), [image, tf.TensorSpec([1, e]), *warp]),
         "D": flops.count_macs(
             lambda x, y: discriminator((x, y, tf.zeros([1], tf.int32)))[0], [image, image]),
     }
-    forward = tf.function(lambda y, z: generator((y, z), training=False))
+    forward = tf.function(lambda *x: generator(x, training=False))
     landmarks = tf.random.uniform([1, r, r, 3], -1, 1)
     embedding = tf.random.normal([1, e])
+    inputs = (landmarks, embedding) + ((landmarks,) if model.warp_guidance else ())
     for _ in range(3):
-        forward(landmarks, embedding).numpy()
+        forward(*inputs).numpy()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        forward(landmarks, embedding).numpy()
+        forward(*inputs).numpy()
         times.append(time.perf_counter() - start)
     return {
         "preset": preset, "resolution": r,

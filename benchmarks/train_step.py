@@ -51,6 +51,8 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
     batch = {"frames": images(b, k, r, r, 3), "landmark_images": images(b, k, r, r, 3),
              "target_frame": images(b, r, r, 3), "target_landmark_image": images(b, r, r, 3),
              "video_index": tf.constant(rng.integers(0, 1000, b), tf.int32)}
+    if config.model.warp_guidance:  # small128: G also takes the source warped to the target
+        batch["target_warp"] = images(b, r, r, 3)
     start = time.perf_counter()
     for _ in range(warmup):
         float(learner.train_step(batch)["loss/g/total"])
