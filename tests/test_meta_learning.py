@@ -394,9 +394,9 @@ def _l1_with_a_nan_gradient(real, fake):
 def test_nan_weights_after_an_update_stop_before_the_checkpoint(records, tmp_path, monkeypatch):
     """The step's losses are finite (computed before the update) but its gradient is NaN: the
     weights it writes must not reach a checkpoint."""
-    meta_learning.train(tiny_config(), options(records, tmp_path, 2))
     monkeypatch.setattr(losses, "pixel_l1_loss", _l1_with_a_nan_gradient)
-    with pytest.raises(loop.TrainingDivergedError, match="by step 3: the updated weights"):
+    with pytest.raises(loop.TrainingDivergedError,
+                       match="by step 1: the updated weights .* no checkpoint had been written"):
         meta_learning.train(tiny_config(), options(records, tmp_path, 5, checkpoint_every=1,
                                                    log_every=5))
-    assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-2")
+    assert tf.train.latest_checkpoint(tmp_path / "checkpoints") is None
