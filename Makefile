@@ -34,6 +34,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/networks.py
 	$(BIN)/python benchmarks/landmarks.py
 	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/precision.py
 	$(BIN)/python benchmarks/export.py
 	$(BIN)/python benchmarks/learning.py
 	test -d $(DEMO_OUT)/astronaut_person || $(MAKE) demo
