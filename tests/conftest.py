@@ -102,9 +102,7 @@ def tiny_guided_person(astronaut):
     return _tiny_random_person(astronaut, **{"model.warp_guidance": True})
 
 
-@pytest.fixture(scope="session")
-def tiny_records(tmp_path_factory):
-    """Preprocessed shards of 3 procedural identities at 64² (4 frames per video)."""
+def _tiny_records(tmp_path_factory, videos_per_shard: int) -> str:
     from tfhead.data import corpora, preprocess
 
     root = tmp_path_factory.mktemp("clips")
@@ -112,8 +110,21 @@ def tiny_records(tmp_path_factory):
                                    size=160)
     records = str(tmp_path_factory.mktemp("records"))
     preprocess.run(str(root), records, preprocess.PreprocessOptions(
-        resolution=64, frames_per_video=4, videos_per_shard=4), workers=1, progress_bar=False)
+        resolution=64, frames_per_video=4, videos_per_shard=videos_per_shard), workers=1,
+        progress_bar=False)
     return records
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory):
+    """Preprocessed shards of 3 procedural identities at 64² (4 frames per video)."""
+    return _tiny_records(tmp_path_factory, videos_per_shard=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_records_one_per_shard(tmp_path_factory):
+    """`tiny_records` with one video per shard (every worker of a two-worker run gets a shard)."""
+    return _tiny_records(tmp_path_factory, videos_per_shard=1)
 
 
 def _tiny_meta(tmp_path_factory, records: str, **overrides) -> str:

@@ -73,20 +73,6 @@ def test_a_worker_keeps_its_own_data_position_when_it_has_the_same_step(tmp_path
 # ---------------------------------------------------------------------------------------------
 # Two workers on this machine (TF_CONFIG on loopback ports).
 
-@pytest.fixture(scope="module")
-def sharded_records(tmp_path_factory):
-    """3 procedural videos at 64², one per shard: both workers get a shard."""
-    from tfhead.data import corpora, preprocess
-
-    root = tmp_path_factory.mktemp("clips")
-    corpora.make_procedural_corpus(str(root), persons=3, videos_per_person=1, frames_per_clip=8,
-                                   size=160)
-    records = str(tmp_path_factory.mktemp("records"))
-    preprocess.run(str(root), records, preprocess.PreprocessOptions(
-        resolution=64, frames_per_video=4, videos_per_shard=1), workers=1, progress_bar=False)
-    return records
-
-
 def free_ports(count):
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -144,18 +130,19 @@ def read_files(directory):
 
 @pytest.mark.slow
 def test_two_workers_resume_together_and_stop_when_one_cannot_see_the_checkpoints(
-        sharded_records, tmp_path):
+        tiny_records_one_per_shard, tmp_path):
+    records = tiny_records_one_per_shard
     shared, elsewhere = tmp_path / "shared", tmp_path / "elsewhere"
     checkpoints = shared / "checkpoints"
 
     def run(workdirs, steps, name):
         (tmp_path / f"logs-{name}").mkdir()
-        return run_two_workers(sharded_records, workdirs, steps, tmp_path / f"logs-{name}")
+        return run_two_workers(records, workdirs, steps, tmp_path / f"logs-{name}")
 
     # 2 steps on one worker (what the CLI's flags make), then both workers resume it to 3.
     meta_learning.train(config_lib.get_preset("tiny", {"train.content_loss": "pixel_l1"}),
                         meta_learning.MetaTrainOptions(
-                            data=sharded_records, workdir=str(shared), steps=2, log_every=1,
+                            data=records, workdir=str(shared), steps=2, log_every=1,
                             image_every=0, checkpoint_every=2))
     assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-2")
     for code, out, err in run([shared, shared], 3, "resumed"):
