@@ -39,6 +39,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/learning.py
 	test -d $(DEMO_OUT)/astronaut_person || $(MAKE) demo
 	$(BIN)/python benchmarks/realtime.py --teacher=$(DEMO_OUT)/astronaut_person --driver=$(DEMO_OUT)/driver.mp4
+	$(BIN)/python benchmarks/quantization.py --person=$(DEMO_OUT)/astronaut_person
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUT)

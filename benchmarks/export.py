@@ -68,6 +68,7 @@ def conv_rate(threads: int) -> float:
 def random_person(preset: str):
     from tfhead import config as config_lib
     from tfhead.face import procedural
+    from tfhead.face.source import PersonSource
     from tfhead.models import networks
     from tfhead.models.person import PersonGenerator, PersonModel
 
@@ -77,9 +78,17 @@ def random_person(preset: str):
     embedding = np.random.default_rng(0).normal(size=(1, config.model.embedding_dim))
     psi = generator.project(embedding.astype("float32"))[0]
     r = config.model.resolution
-    reference = procedural.procedural_landmarks(procedural.random_identity(0), r)
+    identity = procedural.random_identity(0)
+    source = None
+    if config.model.warp_guidance:  # a guided model warps its source photo: a generated face
+        photo_points = procedural.procedural_landmarks(identity, 2 * r)
+        source = PersonSource(procedural.render_face(identity, photo_points, 2 * r),
+                              photo_points, r)
+        reference = source.landmarks
+    else:
+        reference = procedural.procedural_landmarks(identity, r)
     return PersonModel(config, PersonGenerator.from_meta_generator(generator, psi), preset,
-                       reference, "feed-forward")
+                       reference, "feed-forward", source=source)
 
 
 def measure(model, label: str, runs: int, rates: dict) -> list[dict]:
