@@ -2,13 +2,21 @@
 
     python benchmarks/train_step.py                         # tiny and small128, every mode
     python benchmarks/train_step.py --presets=small128 --steps=10
+    python benchmarks/train_step.py --presets=demo --modes=tf.function --profile   # where time goes
 
 Each (preset, mode) runs in its own process so that its peak resident memory (ru_maxrss) is its
-own. Modes: `eager` (the step as plain Python), `tf.function`, and `tf.function+xla` (each
-replica's step compiled by XLA). Batches are random tensors of the preset's batch size and K (the
+own. Modes: `eager` (the step as plain Python), `tf.function`, `tf.function+xla` (each
+replica's step compiled by XLA) and `tf.function+bf16` (the `mixed_bfloat16` policy of
+`train/meta_train.py --precision`; this CPU has AVX512_BF16). Batches are random tensors of the preset's batch size and K (the
 data pipeline is not timed). The content loss is the real L_CNT's computation — VGG19 and VGGFace
 to conv5_1 — with random weights (`content_loss=random_vgg`), so the cost is that of a real run.
 Times are medians over `--steps` iterations after `--warmup` (which includes tracing/compiling).
+
+The `demo` preset is the demo's meta-learning configuration (`tfhead.demo.demo_config`: small128 at
+16→128 channels, warp-guided, batch 4 × K 4, one D step, pixel L1 + dlib's face network as the
+content loss). `--profile` traces 3 more steps with TensorFlow's profiler and prints where their
+time goes — per op type and per network (E, G, D, the content network; forward and gradient) —
+including the time a core sat idle (read with TensorFlow's own profiler tools, a private module).
 """
 
 import json
@@ -28,6 +36,7 @@ _MODES = flags.DEFINE_list("modes", ["eager", "tf.function", "tf.function+xla"],
 _STEPS = flags.DEFINE_integer("steps", 8, "Timed iterations per configuration.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed iterations first (tracing, compiling).")
 _ONE = flags.DEFINE_string("one", None, "Internal: measure one 'preset,mode' and print JSON.")
+_PROFILE = flags.DEFINE_bool("profile", False, "Also print where a step's time goes.")
 
 
 def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
@@ -35,13 +44,20 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
     import tensorflow as tf
 
     from tfhead import config as cfg
-    from tfhead.training import feature_networks, meta_learning
+    from tfhead.training import distribute, feature_networks, meta_learning
 
-    config = cfg.get_preset(preset, {"train.content_loss": "random_vgg"})
-    content = feature_networks.build_content_networks("random_vgg", config.model.resolution)
-    learner = meta_learning.MetaLearner(
-        config, num_videos=1000, content_networks=content, jit_compile=mode.endswith("xla"),
-        run_eagerly=mode == "eager")
+    if preset == "demo":
+        from tfhead import demo
+
+        config = demo.demo_config()
+    else:
+        config = cfg.get_preset(preset, {"train.content_loss": "random_vgg"})
+    with distribute.precision_policy("mixed_bfloat16" if mode.endswith("bf16") else "float32"):
+        content = feature_networks.build_content_networks(config.train.content_loss,
+                                                          config.model.resolution)
+        learner = meta_learning.MetaLearner(
+            config, num_videos=1000, content_networks=content, jit_compile=mode.endswith("xla"),
+            run_eagerly=mode == "eager")
     rng = np.random.default_rng(0)
     b, k, r = config.train.batch_size, config.train.k_shots, config.model.resolution
 
@@ -63,10 +79,51 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
         float(learner.train_step(batch)["loss/g/total"])
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    return {"preset": preset, "mode": mode, "batch": b, "k": k, "d_steps": config.train.d_steps,
+    profile = None
+    if _PROFILE.value:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as logdir:
+            tf.profiler.experimental.start(logdir)
+            for _ in range(3):
+                float(learner.train_step(batch)["loss/g/total"])
+            tf.profiler.experimental.stop()
+            profile = _breakdown(logdir, steps=3)
+    return {"profile": profile, "preset": preset, "mode": mode, "batch": b, "k": k, "d_steps": config.train.d_steps,
             "step_ms": 1000 * seconds, "steps_per_s": 1 / seconds,
             "images_per_s": b / seconds, "warmup_s": first,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+_NETWORKS = (("embedder", "E"), ("generator", "G"), ("discriminator", "D"), ("face", "content"),
+             ("vgg", "content"))
+
+
+def _breakdown(logdir: str, steps: int) -> dict:
+    """ms per step by op type and by (network, forward/gradient) from a profiler trace."""
+    import collections
+    import glob
+
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
+    path = glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))[0]
+    data, ok = plugin.xspace_to_tools_data([path], "framework_op_stats", {})
+    if not ok:
+        return {}
+    table = json.loads(data)[0]
+    names = [c["id"] for c in table["cols"]]
+    rows = [{k: (c or {}).get("v") for k, c in zip(names, r["c"])} for r in table["rows"]]
+    by_type, by_network = collections.Counter(), collections.Counter()
+    for row in rows:
+        ms = row["total_self_time"] / 1e3 / steps
+        by_type[row["type"]] += ms
+        op = (row["operation"] or "").lower()
+        network = next((label for key, label in _NETWORKS if key in op),
+                       "idle" if row["type"] == "IDLE" else "other")
+        part = "" if network == "idle" else (" gradient" if "grad" in op else " forward")
+        by_network[network + part] += ms
+    return {"by_type": by_type.most_common(12), "by_network": by_network.most_common(),
+            "total_ms": sum(by_type.values())}
 
 
 def main(argv):
@@ -80,7 +137,8 @@ def main(argv):
         for mode in _MODES.value:
             result = subprocess.run(
                 [sys.executable, __file__, f"--one={preset},{mode}", f"--steps={_STEPS.value}",
-                 f"--warmup={_WARMUP.value}"], capture_output=True, text=True)
+                 f"--warmup={_WARMUP.value}", f"--profile={_PROFILE.value}"],
+                capture_output=True, text=True)
             if result.returncode != 0:
                 print(f"{preset} {mode}: failed\n{result.stderr[-2000:]}", file=sys.stderr)
                 continue
@@ -93,6 +151,23 @@ def main(argv):
         print(f"| {r['preset']} | {r['mode']} | {r['batch']} × {r['k']} | {r['d_steps']} | "
               f"{r['step_ms']:.1f} | {r['steps_per_s']:.2f} | {r['images_per_s']:.2f} | "
               f"{r['warmup_s']:.1f} | {r['peak_rss_mib']:.0f} |")
+    for r in rows:
+        if not r.get("profile"):
+            continue
+        p = r["profile"]
+        print(f"\n{r['preset']} {r['mode']}: where a step's time goes (self time summed over "
+              f"threads, {p['total_ms']:.0f} ms per step; idle = a core waiting)\n")
+        print("| op type | ms / step | share | | network | ms / step | share |")
+        print("|---|---:|---:|---|---|---:|---:|")
+        for i in range(max(len(p["by_type"]), len(p["by_network"]))):
+            cells = []
+            for part in ("by_type", "by_network"):
+                if i < len(p[part]):
+                    name, ms = p[part][i]
+                    cells.append(f"{name} | {ms:.1f} | {100 * ms / p['total_ms']:.1f} %")
+                else:
+                    cells.append(" | | ")
+            print(f"| {cells[0]} | | {cells[1]} |")
 
 
 if __name__ == "__main__":
