@@ -300,9 +300,13 @@ class _Workers:
         return self
 
     def __exit__(self, *exc):
-        if self._pool is not None:
-            self._pool.terminate() if exc[0] is not None else self._pool.close()
-            self._pool.join()
+        if self._pool is None:
+            return
+        if exc[0] is None:
+            self._pool.close()  # all tasks are done: let the workers exit
+        else:
+            self._pool.terminate()  # an error or Ctrl-C: stop the workers now
+        self._pool.join()
 
 
 class _Progress:

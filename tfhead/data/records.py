@@ -159,7 +159,12 @@ class RecordWriter:
         self._file.write(length + _masked_crc(length) + data + _masked_crc(data))
 
     def close(self) -> None:
-        self._file.close()
+        """Flushes the file to disk (the caller renames it into place next) and closes it."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
 
     def __enter__(self):
         return self
