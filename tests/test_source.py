@@ -78,16 +78,32 @@ def test_openings_a_warp_cannot_show_are_painted_in(portrait):
     gap = np.round(opened[[65, 66, 67]].mean(0) - [0, 3]).astype(int)
     assert painted[gap[1], gap[0]].mean() < crop[gap[1], gap[0]].mean() - 20
     np.testing.assert_array_equal(painted[:40], crop[:40])
-    # Eyes shut: each eye polygon takes the colour of the skin above it (the iris disappears).
+    # Eyes shut: where the open eye was (iris, white, lashes) is lid skin now, with a dark lash
+    # line where the lids meet.
     shut = rest.copy()
     for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
         shut[upper] = shut[lower] - [0, 0.3]
     warped = PersonSource(image, points, 128)._warper.warp(shut)
     covered = motion.paint_closing_eyes(warped, shut, rest)
     for eye in (slice(36, 42), slice(42, 48)):
-        x, y = np.round(shut[eye].mean(0)).astype(int)
-        above = np.round(rest[eye][1:3].mean(0) - [0, 5]).astype(int)
-        skin = covered[above[1], above[0]].astype(int)
-        assert np.abs(covered[y, x].astype(int) - skin).mean() < np.abs(
-            warped[y, x].astype(int) - skin).mean()
+        width = np.linalg.norm(rest[eye][3] - rest[eye][0])
+        brow = np.round(rest[eye][1:3].mean(0) - [0, 0.6 * width]).astype(int)
+        skin = covered[brow[1] - 1:brow[1] + 2, brow[0] - 1:brow[0] + 2].reshape(-1, 3).mean(0)
+        # The upper lid's rest position, half-way to the margin: the open eye showed there.
+        lid = np.round((rest[eye][1:3].mean(0) + shut[eye][4:6].mean(0)) / 2).astype(int)
+        before = warped[lid[1], lid[0]].astype(float)
+        after = covered[lid[1], lid[0]].astype(float)
+        assert np.abs(after - skin).mean() < 0.5 * np.abs(before - skin).mean()
+        # The lash line, at the middle of the shut lids, is darker than the lid above it.
+        margin = np.round(shut[eye][[1, 2, 4, 5]].mean(0)).astype(int)
+        assert covered[margin[1], margin[0]].mean() < after.mean() - 30
     assert np.array_equal(covered[100:], warped[100:])  # nothing below the eyes changed
+    # A half-closed eye gets part of the painting; an eye at rest none.
+    half = rest.copy()
+    for upper, lower in ((43, 47), (44, 46)):
+        half[upper] += 0.5 * (half[lower] - half[upper])
+    partly = motion.paint_closing_eyes(warped, half, rest)
+    right = slice(int(rest[42:48, 1].min()) - 4, int(rest[42:48, 1].max()) + 4)
+    left_eye = slice(int(rest[36:42, 0].min()) - 6, int(rest[36:42, 0].max()) + 6)
+    assert np.array_equal(partly[:, left_eye], warped[:, left_eye])
+    assert not np.array_equal(partly[right], warped[right])

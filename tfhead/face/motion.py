@@ -72,6 +72,13 @@ _INNER_LIPS = np.arange(60, 68)
 MOUTH_INTERIOR_COLOUR = (45, 18, 22)   # RGB: a dark mouth interior
 
 
+def _rest_pose(base: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The photo's own landmarks `base` moved rigidly with the head to `target`'s pose (the
+    similarity that takes its rigid points to the target's): the face at rest in that pose."""
+    return retarget.apply_similarity(base, *retarget.fit_similarity(
+        base[retarget.RIGID_POINTS], target[retarget.RIGID_POINTS]))
+
+
 def paint_mouth_gap(frame: np.ndarray, target: np.ndarray, base: np.ndarray,
                     colour=MOUTH_INTERIOR_COLOUR) -> np.ndarray:
     """A photo warped from `base` to `target` landmarks, with the mouth gap the warp opened
@@ -90,8 +97,7 @@ def paint_mouth_gap(frame: np.ndarray, target: np.ndarray, base: np.ndarray,
     """
     target = np.asarray(target, np.float64)
     base = np.asarray(base, np.float64)
-    rest = retarget.apply_similarity(base, *retarget.fit_similarity(
-        base[retarget.RIGID_POINTS], target[retarget.RIGID_POINTS]))
+    rest = _rest_pose(base, target)
     shape = frame.shape[:2]
     opened = np.zeros(shape, np.uint8)
     cv2.fillPoly(opened, [np.round(target[_INNER_LIPS] * 4).astype(np.int32)], 255,
@@ -117,20 +123,70 @@ def _eye_opening(points: np.ndarray, eye: np.ndarray) -> float:
     return float(vertical / max(2.0 * np.linalg.norm(p[0] - p[3]), 1e-6))
 
 
-def paint_closing_eyes(frame: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """A photo warped from `base` to `target` landmarks, with eyes that the target closes
-    covered by eyelid skin.
+# Closed-lid painting, in eye widths (the distance between the eye's corners).
+_LID_COVER = 0.2          # the covered region: both eye polygons dilated by this
+_LID_RING = 0.2           # the ring around it whose median is the skin colour
+_LID_FLOOR = 0.9          # the fill is not let darker than this × the skin's brightness
+_LASH_WIDTH = 0.08        # thickness of the lash line
+_LASH_TONE = 0.3          # its colour: this × the lid's colour …
+_LASH_OPACITY = 0.8       # … laid on at this opacity
 
-    A warp closes an eye by squeezing it: the iris and the white stay visible in a thin slit. A
-    closing lid covers them. For each eye whose aspect ratio in `target` is below the photo's
-    (closure c = 1 − EAR_target / EAR_photo), the target's eye polygon is blended, with weight
-    smoothstep(c / 0.7) (0 for an eye at its rest opening, 1 from 70 % closure), towards the
-    frame's own skin colour just above it (the median of a band over the upper lid), feathered
-    by a blur of a fifth of the eye's width.
+
+def _closed_lid(patch: np.ndarray, region: np.ndarray, margin: np.ndarray,
+                width: float) -> np.ndarray:
+    """`patch` (uint8) with `region` (uint8 mask) filled as lid skin and a lash line drawn along
+    `margin` (points in patch pixels): float32."""
+    filled = cv2.inpaint(patch, (region > 127).astype(np.uint8), max(1.0, 0.15 * width),
+                         cv2.INPAINT_TELEA).astype(np.float32)
+    k = max(1, int(round(_LID_RING * width)))
+    ring = cv2.subtract(cv2.dilate(region, cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))), region)
+    samples = patch[ring > 127]
+    if len(samples):
+        skin = np.median(samples.reshape(-1, patch.shape[2]), axis=0).astype(np.float32)
+        floor = _LID_FLOOR * float(skin.mean())
+        lift = np.clip((floor - filled.mean(axis=2, keepdims=True)) / max(floor, 1e-3), 0.0, 1.0)
+        filled = filled * (1 - lift) + lift * skin
+    line = np.zeros(region.shape, np.uint8)
+    cv2.polylines(line, [np.round(margin * 4).astype(np.int32)], False, 255,
+                  max(1, int(round(_LASH_WIDTH * width))), cv2.LINE_AA, shift=2)
+    alpha = cv2.GaussianBlur(line, (0, 0), max(0.5, 0.03 * width)).astype(np.float32)
+    alpha = alpha[..., None] * (_LASH_OPACITY / 255.0)
+    return filled * (1 - alpha) + alpha * (_LASH_TONE * filled)
+
+
+def paint_closing_eyes(frame: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """A photo warped from `base` to `target` landmarks, with eyes that the target closes painted
+    as closed lids.
+
+    A warp closes an eye by squeezing it: iris, white and lashes stay visible in a thin slit. A
+    closing lid covers them with skin and leaves a dark lash line where the lids meet. For each
+    eye whose aspect ratio in `target` is below the photo's (closure c = 1 − EAR_target /
+    EAR_photo), with weight smoothstep(c / 0.7) (0 for an eye at its rest opening, 1 from 70 %
+    closure):
+
+    * the eye region — the target's eye polygon and the photo's own eye polygon moved rigidly
+      with the head (`_rest_pose`), dilated by 0.2 eye widths so that lashes and a drawn eye's
+      outline are covered as well — is filled in from its surroundings (`cv2.inpaint`, Telea);
+    * the fill is kept from turning darker than 0.9 × the brightness of the skin around it (the
+      median of a ring 0.2 widths wide), so brows, lashes or a painting's dark outlines at the
+      region's border do not smear into the lid;
+    * a lash line, 0.08 widths thick, at 0.3 × the lid's colour and 80 % opacity, is drawn through
+      the lid margin (the corners and the middles of the target's upper and lower lids);
+
+    and the result is blended in with the weight, feathered by a blur of 0.08 widths. An eye
+    narrower than 2 px is left alone. About 1–2 ms per closing eye at 512² on one core.
+
+    This is what dlib's landmark predictor reads as a closed eye. The astronaut warped with its
+    lids 90 % closed: the mean eye aspect ratio dlib measures falls from 0.32 at rest to 0.07,
+    against 0.17 for the squeezed eye alone and for the earlier painting (the eye polygon in one
+    flat skin colour); its `cv2.stylization` painting: 0.18 → 0.08 against 0.25 / 0.24.
     """
     target = np.asarray(target, np.float64)
     base = np.asarray(base, np.float64)
+    h, w = frame.shape[:2]
     out = None
+    rest = None
     for eye in _EYES:
         closure = 1.0 - _eye_opening(target, eye) / max(_eye_opening(base, eye), 1e-6)
         weight = float(np.clip(closure / 0.7, 0.0, 1.0))
@@ -141,22 +197,27 @@ def paint_closing_eyes(frame: np.ndarray, target: np.ndarray, base: np.ndarray) 
         width = float(np.linalg.norm(polygon[3] - polygon[0]))
         if width < 2.0:
             continue
+        rest = _rest_pose(base, target) if rest is None else rest
+        both = np.concatenate([polygon, rest[eye]])
+        x0, y0 = np.maximum(np.floor(both.min(axis=0) - 0.6 * width), 0).astype(int)
+        x1, y1 = np.minimum(np.ceil(both.max(axis=0) + 0.6 * width), [w, h]).astype(int)
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            continue                                       # the eye is outside the frame
+        offset = np.array([x0, y0], np.float64)
+        region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for points in (polygon, rest[eye]):
+            cv2.fillPoly(region, [np.round((points - offset) * 4).astype(np.int32)], 255,
+                         cv2.LINE_AA, shift=2)
+        k = max(1, int(round(_LID_COVER * width)))
+        region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                              (2 * k + 1, 2 * k + 1)))
+        margin = np.stack([polygon[0], (polygon[1] + polygon[5]) / 2,
+                           (polygon[2] + polygon[4]) / 2, polygon[3]]) - offset
         out = frame.astype(np.float32) if out is None else out
-        # The lid's colour: a band 0.15–0.35 eye widths above the upper lid.
-        lift = np.array([0.0, 0.25 * width])
-        band = np.zeros(frame.shape[:2], np.uint8)
-        upper = polygon[[0, 1, 2, 3]]
-        cv2.fillPoly(band, [np.round(np.concatenate([upper - 0.6 * lift, (upper - 1.4 * lift)[::-1]])
-                                     ).astype(np.int32)], 255)
-        samples = frame[band > 0]
-        if len(samples) < 4:
-            continue
-        skin = np.median(samples.reshape(-1, frame.shape[2]), axis=0).astype(np.float32)
-        mask = np.zeros(frame.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [np.round(polygon * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        alpha = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.2 * width)).astype(np.float32)
+        lid = _closed_lid(np.ascontiguousarray(frame[y0:y1, x0:x1]), region, margin, width)
+        alpha = cv2.GaussianBlur(region, (0, 0), max(0.5, 0.08 * width)).astype(np.float32)
         alpha = np.minimum(alpha * (2.0 / 255.0), 1.0)[..., None] * weight
-        out = out * (1 - alpha) + alpha * skin
+        out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - alpha) + alpha * lid
     if out is None:
         return frame
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

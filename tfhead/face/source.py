@@ -83,7 +83,7 @@ class PersonSource:
     def warp(self, points: np.ndarray) -> np.ndarray:
         """The crop warped to target landmarks (`[N, 68, 2]` or `[68, 2]` crop pixels →
         `[N, R, R, 3]` or `[R, R, 3]` uint8), the mouth gap the warp opens painted dark and
-        closing eyes covered by lid skin (`motion.paint_openings`): a warp-guided model's second
+        closing eyes painted as closed lids (`motion.paint_openings`): a warp-guided model's second
         input."""
         points = np.asarray(points, np.float32)
         single = points.ndim == 2

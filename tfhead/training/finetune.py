@@ -182,7 +182,7 @@ class TrainingPairs:
     def _pose(self, shot: int) -> tuple[np.ndarray, np.ndarray]:
         """(image, landmarks) of a random pose of `shot` (the shot itself without augmentation):
         the shot warped to it, with a mouth opened beyond the shot's painted dark inside and
-        closing eyes covered by lid skin (`motion.paint_openings`: a warp alone would stretch
+        closing eyes painted as closed lids (`motion.paint_openings`: a warp alone would stretch
         the lips over the gap and squeeze the eye into a slit)."""
         if not self.augment:
             return self.person.frames[shot], self.person.landmarks[shot]
