@@ -51,7 +51,7 @@ landmark series and dlib's measurement of its frames: the ceiling of what "r" ca
   eyes painted as closed lids too (`motion.paint_openings`: what a warp-guided model's warp input
   shows). No learning: they tell what the model adds.
 * `still` — the source photo on every frame: the floor (same person 1.00, correlations n/a).
-* `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:background=warp|rigid][:seed=S]`
+* `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:background=warp|rigid][:lr_g=…][:lr_d=…][:seed=S]`
   — a person fine-tuned on each source photo from that meta-learning run (kept in
   `<workdir>/persons/`), then run like `person:`; `paste=0` measures the model's R² crop instead
   of the pasted-back photo.
@@ -493,8 +493,9 @@ def finetune_system(spec: str, workdir: str) -> System:
 
     Keys: `steps` (default: the fine-tuning default of the meta config), `augment` (1/0, default
     1: `finetune.TrainingPairs`), `paste` (1/0, default 1: paste-back into the photo; 0 measures
-    the R² crop), `background` (warp/rigid: how the pasted-back photo moves), `seed`. Each person is fine-tuned once per source photo and kept in
-    `<workdir>/persons/`.
+    the R² crop), `background` (warp/rigid: how the pasted-back photo moves), `lr_g` / `lr_d`
+    (G's and D's Adam learning rates; default the meta config's), `seed`. Each person is
+    fine-tuned once per source photo and kept in `<workdir>/persons/`.
     """
     import hashlib
 
@@ -505,7 +506,8 @@ def finetune_system(spec: str, workdir: str) -> System:
     from tfhead.training import feature_networks, finetune, meta_learning
 
     path, *pairs = spec.split(":")
-    options = {"steps": None, "augment": "1", "paste": "1", "background": "warp", "seed": "0"}
+    options = {"steps": None, "augment": "1", "paste": "1", "background": "warp", "seed": "0",
+               "lr_g": None, "lr_d": None}
     for pair in pairs:
         key, _, value = pair.partition("=")
         if key not in options:
@@ -516,12 +518,20 @@ def finetune_system(spec: str, workdir: str) -> System:
     except meta_learning.MetaCheckpointError as e:
         raise app.UsageError(f"finetune:{spec}: {e}") from None
     config = meta.config
+    rates = {f"train.lr_{net}": options[f"lr_{key}"]
+             for key, net in (("g", "generator"), ("d", "discriminator"))
+             if options[f"lr_{key}"] is not None}
+    try:
+        config = config.override(rates)
+    except ValueError as e:  # ConfigError: not a number, not positive
+        raise app.UsageError(f"finetune:{spec}: {e}") from None
     content = feature_networks.build_content_networks(config.train.content_loss,
                                                       config.model.resolution)
     detector = landmarks_lib.LandmarkDetector()
-    # One person per (meta, steps, augment, seed): `paste` only changes how it is shown.
-    tag = hashlib.sha1(repr((path, options["steps"], options["augment"],
-                             options["seed"])).encode()).hexdigest()[:8]
+    # One person per (meta, steps, augment, seed, rates): `paste` only changes how it is shown.
+    tag = hashlib.sha1(repr((path, options["steps"], options["augment"], options["seed"])
+                            + ((options["lr_g"], options["lr_d"]) if rates else ())
+                            ).encode()).hexdigest()[:8]
     shown = "crop" if options["paste"] == "0" else f"pasted-{options['background']}"
 
     def run(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
@@ -534,7 +544,7 @@ def finetune_system(spec: str, workdir: str) -> System:
             start = time.perf_counter()
             model = finetune.finetune(
                 meta, frames, "source", None if options["steps"] is None else int(options["steps"]),
-                content_networks=content, seed=int(options["seed"]),
+                config=config, content_networks=content, seed=int(options["seed"]),
                 augment=options["augment"] == "1", log_every=10**9)
             _log(f"fine-tuned {spec} on a {photo.shape[1]}×{photo.shape[0]} photo in "
                  f"{time.perf_counter() - start:.0f} s")

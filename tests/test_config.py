@@ -12,6 +12,7 @@ def test_paper256_matches_design():
     assert (m.generator_down_blocks, m.generator_res_blocks, m.generator_up_blocks) == (4, 5, 4)
     assert m.generator_attention_down == (32,) and m.generator_attention_up == (64,)
     assert m.embedder_attention == (32,) and m.embedder_pooling == "sum"
+    assert m.generator_upsampling == "nearest" and not m.warp_guidance     # BigGAN's, the paper's
     assert m.generator_bottleneck_size == 16 and m.channels_at(16) == 512 and m.channels_at(128) == 64
     t = cfg.get_preset("paper256").train
     assert (t.lr_generator, t.lr_discriminator) == (5e-5, 2e-4)
@@ -21,6 +22,9 @@ def test_paper256_matches_design():
 
 def test_small_presets_sizes():
     assert cfg.get_preset("small128").model.resolution == 128
+    # The CPU preset of the demo: warp-guided, bilinear (no grid texture; docs/design.md §3).
+    small = cfg.get_preset("small128").model
+    assert small.warp_guidance and small.generator_upsampling == "bilinear"
     assert cfg.get_preset("tiny").model.resolution <= 64
 
 
@@ -73,6 +77,16 @@ def test_json_round_trip(preset):
     text = c.to_json()
     assert cfg.Config.from_json(text) == c
     assert json.loads(text)["model"]["generator_attention_down"] == list(c.model.generator_attention_down)
+
+
+def test_a_config_written_before_a_field_existed_reads_with_its_default():
+    """Checkpoints keep their config.json: one from before `generator_upsampling` existed was
+    trained with nearest upsampling and must load as such, whatever the preset says now."""
+    import json
+
+    data = json.loads(cfg.get_preset("small128").to_json())
+    del data["model"]["generator_upsampling"]
+    assert cfg.Config.from_dict(data).model.generator_upsampling == "nearest"
 
 
 def test_from_json_rejects_unknown_fields():

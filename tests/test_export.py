@@ -127,6 +127,8 @@ def test_a_warp_guided_model_exports_with_two_named_inputs_within_its_thresholds
     thresholds = export.THRESHOLDS[mode]
     for name in thresholds.sets:
         assert thresholds.violations(result.parity[name]) == [], (name, result.parity[name])
+    # Its up blocks enlarge bilinearly (small128's G), inside the delegate too.
+    assert "RESIZE_BILINEAR" in model_file.operator_names(result.content)
     assert (result.undelegated, result.partitions) == ([], 1)
     meta = model_file.read_metadata(result.content)
     assert meta["warp_guidance"] is True and meta["format_version"] == model_file.FORMAT_VERSION

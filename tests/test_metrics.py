@@ -131,3 +131,24 @@ def test_missing_or_wrong_inception_weights_name_the_flag(tmp_path):
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(wrong)
     with pytest.raises(metrics.MetricWeightsError, match="is not InceptionV3"):
         metrics.InceptionFeatures(wrong)
+
+
+def test_block_pattern_sees_the_grid_of_repeated_nearest_upsampling(faces, rng):
+    """A smooth image enlarged ×8 by three nearest ×2 steps has a period-8 grid; the same image
+    enlarged bilinearly, and a real photo, have none."""
+    import cv2
+
+    small = cv2.GaussianBlur(rng.uniform(0, 255, (16, 16, 3)).astype(np.float32), (0, 0), 1.0)
+    nearest = small
+    for _ in range(3):
+        nearest = np.repeat(np.repeat(nearest, 2, axis=0), 2, axis=1)
+    bilinear = cv2.resize(small, (128, 128), interpolation=cv2.INTER_LINEAR)
+    photo = cv2.resize(faces["image"], (128, 128), interpolation=cv2.INTER_AREA)
+    grid, smooth, real = metrics.block_pattern(
+        np.stack([nearest, bilinear, photo]).astype(np.uint8), period=8)
+    assert grid > 5.0
+    assert smooth < 1.3 and real < 1.3
+    # A frame is accepted alone; too small a frame for the period is refused.
+    assert metrics.block_pattern(photo, 4).shape == (1,)
+    with pytest.raises(ValueError, match="larger than the period"):
+        metrics.block_pattern(photo[:6, :6], 8)

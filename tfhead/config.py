@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 from tfhead import errors
 
 POOLING_MODES = ("sum", "max")
+UPSAMPLING_MODES = ("nearest", "bilinear")   # tfhead.models.ops.UPSAMPLING_MODES
 
 
 def channels_at(size: int, resolution: int, base_channels: int, max_channels: int) -> int:
@@ -65,6 +66,9 @@ class ModelConfig:
       warp_guidance: G also takes a source frame warped piecewise-affinely to the target's
         landmarks and blends it into its output through a learned mask (docs/design.md §14).
         Off is the paper's G (`paper256`); on is what the CPU presets and the demo use.
+      generator_upsampling: How G's up blocks enlarge: "nearest" (BigGAN's, the paper's) or
+        "bilinear". Nearest leaves a 2/4/8-px block pattern in a briefly trained G
+        (docs/design.md §3); bilinear does not.
     """
 
     resolution: int = 256
@@ -82,6 +86,7 @@ class ModelConfig:
     norm_epsilon: float = 1e-5
     spectral_power_iterations: int = 1
     warp_guidance: bool = False
+    generator_upsampling: str = "nearest"
 
     def __post_init__(self):
         if not _is_power_of_two(self.resolution) or self.resolution < 32:
@@ -123,6 +128,9 @@ class ModelConfig:
         if self.embedder_pooling not in POOLING_MODES:
             raise ConfigError(
                 f"model.embedder_pooling must be one of {POOLING_MODES}, got {self.embedder_pooling!r}.")
+        if self.generator_upsampling not in UPSAMPLING_MODES:
+            raise ConfigError(f"model.generator_upsampling must be one of {UPSAMPLING_MODES}, "
+                              f"got {self.generator_upsampling!r}.")
         if not 0 < self.norm_epsilon < 1:
             raise ConfigError(f"model.norm_epsilon must be in (0, 1), got {self.norm_epsilon}.")
 
@@ -238,6 +246,7 @@ class StudentConfig:
     expansion: int = 4
     head_channels: int = 16
     warp_guidance: bool = False
+    generator_upsampling: str = "nearest"
 
     def __post_init__(self):
         if not self.channels or any(c < 1 for c in self.channels):
@@ -427,14 +436,15 @@ def _paper256() -> Config:
 
 
 def _small128() -> Config:
-    """A model that trains on a CPU: 128², 32→256 channels, attention at 32² only, warp-guided."""
+    """A model that trains on a CPU: 128², 32→256 channels, attention at 32² only, warp-guided,
+    bilinear upsampling in G (no grid texture after a short training)."""
     return Config(
         preset="small128",
         model=ModelConfig(
             resolution=128, base_channels=32, max_channels=256, embedding_dim=256,
             generator_down_blocks=3, generator_res_blocks=3, generator_up_blocks=3,
             generator_attention_down=(32,), generator_attention_up=(32,),
-            embedder_attention=(32,), warp_guidance=True),
+            embedder_attention=(32,), warp_guidance=True, generator_upsampling="bilinear"),
         train=TrainConfig(batch_size=4, k_shots=4),
     )
 

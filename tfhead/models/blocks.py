@@ -25,13 +25,15 @@ class ResidualBlock(keras.layers.Layer):
 
     Args:
       filters: Output channels.
-      resample: "none", "down" (average pooling at the end) or "up" (nearest ×2 at the start).
+      resample: "none", "down" (average pooling at the end) or "up" (×2 at the start).
       norm: "none" (E and D), "instance" (G's encoder) or "adain" (G's decoder; the AdaIN
         parameters come from the caller).
       preactivation: Whether the block starts with norm → ReLU. False for the first block of a
         network, whose input is an image.
       epsilon: Normalization epsilon.
       power_iterations: Spectral normalization power iterations.
+      upsampling: How "up" enlarges: "nearest" (BigGAN's, the paper's) or "bilinear"
+        (`ops.upsample_bilinear_2x`).
 
     Call arguments:
       x: `[batch, height, width, in_channels]`.
@@ -41,14 +43,18 @@ class ResidualBlock(keras.layers.Layer):
 
     def __init__(self, filters: int, resample: str = "none", norm: str = "none",
                  preactivation: bool = True, epsilon: float = 1e-5, power_iterations: int = 1,
-                 **kwargs):
+                 upsampling: str = "nearest", **kwargs):
         super().__init__(**kwargs)
         if resample not in RESAMPLE_MODES:
             raise ValueError(f"resample must be one of {RESAMPLE_MODES}, got {resample!r}.")
         if norm not in NORM_MODES:
             raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
+        if upsampling not in tfops.UPSAMPLING_MODES:
+            raise ValueError(
+                f"upsampling must be one of {tfops.UPSAMPLING_MODES}, got {upsampling!r}.")
         self.filters = filters
         self.resample = resample
+        self.upsampling = upsampling
         self.norm = norm
         self.preactivation = preactivation
         self.epsilon = epsilon
@@ -82,7 +88,7 @@ class ResidualBlock(keras.layers.Layer):
         if self.preactivation:
             h = ops.relu(self._normalize(h, 1, adain_params, training))
         if self.resample == "up":
-            h = tfops.upsample_nearest_2x(h)
+            h = tfops.upsample_2x(h, self.upsampling)
         h = self.conv1(h, training=training)
         h = ops.relu(self._normalize(h, 2, adain_params, training))
         h = self.conv2(h, training=training)
@@ -92,7 +98,7 @@ class ResidualBlock(keras.layers.Layer):
         skip = x
         if self.skip_conv is not None:
             if self.resample == "up":
-                skip = tfops.upsample_nearest_2x(skip)
+                skip = tfops.upsample_2x(skip, self.upsampling)
             skip = self.skip_conv(skip, training=training)
             if self.resample == "down":
                 skip = tfops.downsample_avg_2x(skip)
@@ -106,7 +112,7 @@ class ResidualBlock(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "resample": self.resample,
                 "norm": self.norm, "preactivation": self.preactivation, "epsilon": self.epsilon,
-                "power_iterations": self.power_iterations}
+                "power_iterations": self.power_iterations, "upsampling": self.upsampling}
 
 
 @keras.saving.register_keras_serializable(package=layers.SERIALIZATION_PACKAGE)

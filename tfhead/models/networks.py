@@ -220,7 +220,7 @@ class Generator(keras.Model):
                  up_blocks: int = 4, attention_down: Sequence[int] = (32,),
                  attention_up: Sequence[int] = (64,), epsilon: float = 1e-5,
                  power_iterations: int = 1, with_projection: bool = True,
-                 warp_guidance: bool = False, **kwargs):
+                 warp_guidance: bool = False, upsampling: str = "nearest", **kwargs):
         super().__init__(**kwargs)
         if up_blocks != down_blocks:
             raise ValueError(f"up_blocks ({up_blocks}) must equal down_blocks ({down_blocks}).")
@@ -237,6 +237,7 @@ class Generator(keras.Model):
         self.power_iterations = power_iterations
         self.with_projection = with_projection
         self.warp_guidance = warp_guidance
+        self.upsampling = upsampling
 
         def channels(size):
             return channels_at(size, resolution, base_channels, max_channels)
@@ -266,7 +267,8 @@ class Generator(keras.Model):
             size *= 2
             filters = channels(size)
             block = blocks.ResidualBlock(filters, resample="up", norm="adain", epsilon=epsilon,
-                                         power_iterations=power_iterations, name=f"up{i}")
+                                         power_iterations=power_iterations,
+                                         upsampling=upsampling, name=f"up{i}")
             attention = (blocks.SelfAttention(power_iterations, name=f"attention_up{size}")
                          if size in self.attention_up else None)
             self.decoder_stages.append((block, attention))
@@ -358,7 +360,8 @@ class Generator(keras.Model):
                 "attention_down": list(self.attention_down),
                 "attention_up": list(self.attention_up), "epsilon": self.epsilon,
                 "power_iterations": self.power_iterations,
-                "with_projection": self.with_projection, "warp_guidance": self.warp_guidance}
+                "with_projection": self.with_projection, "warp_guidance": self.warp_guidance,
+                "upsampling": self.upsampling}
 
 
 class _DiscriminatorBase(_PairEncoderNetwork):
@@ -489,7 +492,7 @@ def generator_kwargs(config: ModelConfig) -> dict:
                 res_blocks=config.generator_res_blocks, up_blocks=config.generator_up_blocks,
                 attention_down=config.generator_attention_down,
                 attention_up=config.generator_attention_up, epsilon=config.norm_epsilon,
-                warp_guidance=config.warp_guidance)
+                warp_guidance=config.warp_guidance, upsampling=config.generator_upsampling)
 
 
 def build_networks(config: ModelConfig, num_videos: int = 1):

@@ -71,6 +71,32 @@ def upsample_nearest_2x(x):
     return ops.depth_to_space(tiled, 2, data_format="channels_last")
 
 
+def upsample_bilinear_2x(x):
+    """×2 bilinear upsampling (half-pixel centres, edges clamped; `tf.image.resize`'s rule).
+
+    Each output pixel mixes its nearest input pixel (3/4) with the next one towards it along each
+    axis (1/4), which is nearest upsampling followed by a [1, 2, 1]/4 blur per axis. G's up blocks
+    use it with `generator_upsampling="bilinear"`: nearest upsampling leaves the 2-, 4- and 8-px
+    block pattern of three ×2 steps in a briefly trained G (docs/design.md §3). Converts to
+    RESIZE_BILINEAR, which XNNPACK runs.
+    """
+    height, width = x.shape[1], x.shape[2]
+    return ops.image.resize(x, (2 * height, 2 * width), interpolation="bilinear",
+                            data_format="channels_last")
+
+
+def upsample_2x(x, mode: str):
+    """×2 upsampling by `mode`: "nearest" (`upsample_nearest_2x`) or "bilinear"."""
+    if mode == "nearest":
+        return upsample_nearest_2x(x)
+    if mode == "bilinear":
+        return upsample_bilinear_2x(x)
+    raise ValueError(f"Unknown upsampling {mode!r}; valid: {UPSAMPLING_MODES}.")
+
+
+UPSAMPLING_MODES = ("nearest", "bilinear")
+
+
 def downsample_avg_2x(x):
     """×2 average pooling, written as two reshapes and two means over pairs.
 
