@@ -125,6 +125,9 @@ def test_bilinear_upsampling_removes_the_block_pattern_of_nearest(rng):
     assert nearest.min() > 1.1 * bilinear.max(), (nearest, bilinear)
     assert nearest.mean() > 1.2 * bilinear.mean(), (nearest, bilinear)
     assert cfg.get_preset("tiny").model.generator_upsampling == "nearest"   # the paper's
+    # The config (no TensorFlow) keeps its own copy of the modes the ops implement.
+    from tfhead.models import ops as tfops
+    assert cfg.UPSAMPLING_MODES == tfops.UPSAMPLING_MODES
     with pytest.raises(cfg.ConfigError, match="generator_upsampling"):
         cfg.get_preset("tiny", {"model.generator_upsampling": "cubic"})
 
