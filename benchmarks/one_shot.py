@@ -51,10 +51,11 @@ landmark series and dlib's measurement of its frames: the ceiling of what "r" ca
   eyes painted as closed lids too (`motion.paint_openings`: what a warp-guided model's warp input
   shows). No learning: they tell what the model adds.
 * `still` — the source photo on every frame: the floor (same person 1.00, correlations n/a).
-* `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:background=warp|rigid][:lr_g=…][:lr_d=…][:seed=S]`
+* `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:background=warp|rigid][:detail=D][:lr_g=…][:lr_d=…][:seed=S]`
   — a person fine-tuned on each source photo from that meta-learning run (kept in
   `<workdir>/persons/`), then run like `person:`; `paste=0` measures the model's R² crop instead
-  of the pasted-back photo.
+  of the pasted-back photo, `detail` is paste-back's photo-detail strength (default 1;
+  `tfhead-animate --paste_detail`).
 * `person:<path>` — a person checkpoint run through the reenactment loop of `tfhead-animate`
   (`tfhead.animation.reenact.reenact`, relative motion) on the driver's mp4; what it writes is
   measured (the photo with the face pasted back; the R² crop for a checkpoint without a photo). A person checkpoint depicts one person, so it runs only on the cases
@@ -493,7 +494,8 @@ def finetune_system(spec: str, workdir: str) -> System:
 
     Keys: `steps` (default: the fine-tuning default of the meta config), `augment` (1/0, default
     1: `finetune.TrainingPairs`), `paste` (1/0, default 1: paste-back into the photo; 0 measures
-    the R² crop), `background` (warp/rigid: how the pasted-back photo moves), `lr_g` / `lr_d`
+    the R² crop), `background` (warp/rigid: how the pasted-back photo moves), `detail` (0…1:
+    the photo's own detail added to the pasted face, `ReenactOptions.paste_detail`), `lr_g` / `lr_d`
     (G's and D's Adam learning rates; default the meta config's), `seed`. Each person is
     fine-tuned once per source photo and kept in `<workdir>/persons/`.
     """
@@ -506,8 +508,8 @@ def finetune_system(spec: str, workdir: str) -> System:
     from tfhead.training import feature_networks, finetune, meta_learning
 
     path, *pairs = spec.split(":")
-    options = {"steps": None, "augment": "1", "paste": "1", "background": "warp", "seed": "0",
-               "lr_g": None, "lr_d": None}
+    options = {"steps": None, "augment": "1", "paste": "1", "background": "warp", "detail": "1",
+               "seed": "0", "lr_g": None, "lr_d": None}
     for pair in pairs:
         key, _, value = pair.partition("=")
         if key not in options:
@@ -525,6 +527,11 @@ def finetune_system(spec: str, workdir: str) -> System:
         config = config.override(rates)
     except ValueError as e:  # ConfigError: not a number, not positive
         raise app.UsageError(f"finetune:{spec}: {e}") from None
+    try:
+        detail = float(options["detail"])
+        reenact.ReenactOptions(paste_detail=detail)
+    except ValueError as e:
+        raise app.UsageError(f"finetune:{spec}: detail must be a number in [0, 1] ({e}).") from None
     content = feature_networks.build_content_networks(config.train.content_loss,
                                                       config.model.resolution)
     detector = landmarks_lib.LandmarkDetector()
@@ -532,7 +539,8 @@ def finetune_system(spec: str, workdir: str) -> System:
     tag = hashlib.sha1(repr((path, options["steps"], options["augment"], options["seed"])
                             + ((options["lr_g"], options["lr_d"]) if rates else ())
                             ).encode()).hexdigest()[:8]
-    shown = "crop" if options["paste"] == "0" else f"pasted-{options['background']}"
+    shown = ("crop" if options["paste"] == "0"
+             else f"pasted-{options['background']}" + ("" if detail == 1.0 else f"-detail{detail:g}"))
 
     def run(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
         del source_landmarks
@@ -557,7 +565,7 @@ def finetune_system(spec: str, workdir: str) -> System:
             os.remove(out)
         reenact.reenact(model, clip.path, out, reenact.ReenactOptions(
             min_face_fraction=0.0, paste_back=options["paste"] == "1",
-            background=options["background"]), detector)
+            background=options["background"], paste_detail=detail), detector)
         return np.stack(list(video_lib.iter_frames(out)))
 
     return run
@@ -826,7 +834,7 @@ def summary_table(summary: dict) -> str:
     for name, entry in summary.items():
         cells = []
         for key in viewer.KEYS:
-            kind = "fraction" if key in ("face_found", "same_person") else "r"
+            kind = "fraction" if key in viewer.UNSIGNED_KEYS else "r"
             cell = entry[key]
             cells.append("n/a" if cell is None else
                          f"{viewer.format_number(cell['mean'], kind)} "

@@ -188,6 +188,55 @@ def test_colour_matching_leaves_a_matching_crop_nearly_unchanged(portrait):
     assert np.abs(difference).max() < 2
 
 
+def _moved_target(back):
+    target, _ = _moved(back.reference_landmarks, degrees=5.0, shift=(4.0, -3.0))
+    target[57:60, 1] += 3.0  # and the mouth opens a little
+    return target
+
+
+@pytest.mark.parametrize("zero_motion", [True, False])
+def test_detail_gives_a_faithful_crop_the_photo_resolution_back(portrait, zero_motion):
+    """A model that renders exactly the photo's crop (what its warp input shows) is pasted back
+    as the full-resolution photo itself, not as an upscaled 128² face."""
+    image, points = portrait
+    errors = {}
+    for detail in (0.0, 1.0):
+        back = paste.PasteBack(image, points, 128, detail=detail)
+        target = back.reference_landmarks if zero_motion else _moved_target(back)
+        background = back.warped_photo(target)
+        faithful = back.transform.crop_image(background)
+        frame, mask = back.compose(faithful, target, return_mask=True)
+        inside = mask > 0.99
+        assert inside.sum() > 5000
+        errors[detail] = np.abs(frame[inside].astype(float) - background[inside]).mean()
+    assert errors[0.0] > 2.0, errors  # the upscaled crop is visibly softer than the photo
+    assert errors[1.0] < 0.25 * errors[0.0], errors
+
+
+def test_detail_stays_out_where_the_model_shows_something_else(portrait):
+    """Where the generated face differs from the photo (an opened mouth's interior, a closed
+    lid), the photo's detail must not print through: there the face is the model's."""
+    image, points = portrait
+    frames = {}
+    for detail in (0.0, 1.0):
+        back = paste.PasteBack(image, points, 128, detail=detail)
+        target = _moved_target(back)
+        generated = back.transform.crop_image(back.warped_photo(target))
+        mouth = np.round(target[48:60]).astype(np.int32)
+        inside = np.zeros((128, 128), np.uint8)
+        cv2.fillConvexPoly(inside, cv2.convexHull(mouth), 1)
+        generated[inside.astype(bool)] = (60, 20, 30)  # a dark mouth interior
+        frames[detail] = back.compose(generated, target).astype(float)
+        core = cv2.erode(inside, np.ones((5, 5), np.uint8))  # away from the painted edge
+        in_photo = cv2.warpAffine(core, back.transform.inverse_matrix, image.shape[1::-1],
+                                  flags=cv2.INTER_NEAREST).astype(bool)
+    assert in_photo.sum() > 100
+    np.testing.assert_allclose(frames[1.0][in_photo], frames[0.0][in_photo], atol=1.0)
+    # ... while elsewhere in the face the detail does change the frame.
+    face = (np.abs(frames[1.0] - frames[0.0]).max(-1) > 2)
+    assert face.sum() > 2000
+
+
 def test_output_has_the_photo_shape_also_when_the_box_leaves_the_photo(portrait):
     image, points = portrait
     for top, left, bottom, right in ((0, 0, 512, 512), (70, 150, 400, 512), (0, 0, 300, 290)):
@@ -215,6 +264,8 @@ def test_bad_input_is_refused(portrait):
         paste.PasteBack(image, points, 128, background_motion=1.5)
     with pytest.raises(ValueError, match="background"):
         paste.PasteBack(image, points, 128, background="blur")
+    with pytest.raises(ValueError, match="detail"):
+        paste.PasteBack(image, points, 128, detail=-0.5)
     back = paste.PasteBack(image, points, 128)
     with pytest.raises(ValueError, match="generated crop"):
         back.compose(np.zeros((64, 64, 3), np.uint8), back.reference_landmarks)

@@ -107,3 +107,25 @@ def test_openings_a_warp_cannot_show_are_painted_in(portrait):
     left_eye = slice(int(rest[36:42, 0].min()) - 6, int(rest[36:42, 0].max()) + 6)
     assert np.array_equal(partly[:, left_eye], warped[:, left_eye])
     assert not np.array_equal(partly[right], warped[right])
+
+
+def test_the_opening_mask_marks_what_the_warp_cannot_show(portrait):
+    image, points = portrait
+    source = PersonSource(image, points, 128)
+    rest = source.landmarks
+    assert not motion.opening_mask((128, 128), rest, rest).any()  # at rest: nothing
+    moved = rest.copy()
+    moved[[65, 66, 67], 1] += 6                                   # the mouth opens
+    for upper, lower in ((43, 47), (44, 46)):                     # one eye closes
+        moved[upper] = moved[lower] - [0, 0.3]
+    mask = motion.opening_mask((128, 128), moved, rest)
+    assert mask.dtype == np.float32 and 0.0 <= mask.min() and mask.max() <= 1.0
+    gap = np.round(moved[[65, 66, 67]].mean(0) - [0, 3]).astype(int)
+    assert mask[gap[1], gap[0]] > 0.9
+    shut = np.round(rest[42:48].mean(0)).astype(int)
+    assert mask[shut[1], shut[0]] > 0.9
+    lip = np.round(moved[57]).astype(int)                         # the lower lip, stretched
+    assert mask[lip[1], lip[0]] > 0.9
+    still = np.round(rest[36:42].mean(0)).astype(int)             # the other eye stays open
+    assert mask[still[1], still[0]] == 0.0
+    assert mask[:int(rest[17:27, 1].min()) - 4].max() == 0.0       # nothing above the brows

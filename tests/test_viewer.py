@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -96,9 +97,28 @@ def test_the_astronaut_is_found_and_is_herself(meter):
     assert numbers["face_found"] == 1.0 and numbers["same_person"] == 1.0
     # Identical frames have no variance: no correlation can be claimed.
     assert all(math.isnan(numbers[k]) for k in ("mouth_r", "eyes_r", "roll_r"))
+    assert numbers["face_detail"] == pytest.approx(1.0)
     table = viewer.markdown_table([("still", numbers)])
-    assert table.splitlines()[0] == "| system | face found | same person | mouth r | eyes r | roll r |"
-    assert table.splitlines()[2] == "| still | 1.00 | 1.00 | n/a | n/a | n/a |"
+    assert table.splitlines()[0] == ("| system | face found | same person | mouth r | eyes r | "
+                                     "roll r | face detail |")
+    assert table.splitlines()[2] == "| still | 1.00 | 1.00 | n/a | n/a | n/a | 1.00 |"
+
+
+def test_face_detail_sees_a_face_rendered_small_and_shown_large(meter):
+    import skimage.data
+
+    photo = skimage.data.astronaut()
+    details = {}
+    for side in (512, 256, 128):  # the photo rendered at side², shown at 512²
+        small = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+        shown = cv2.resize(small, (512, 512), interpolation=cv2.INTER_LINEAR)
+        details[side] = meter.compare(photo, shown[None], shown[None])["face_detail"]
+    assert details[512] == pytest.approx(1.0, abs=0.01)
+    assert details[512] > details[256] + 0.1 > details[128] + 0.2, details
+    # A grid texture (2-px blocks) on the face reads as more "detail" than the photo has.
+    grid = photo.astype(np.int16) + 12 * ((np.indices((512, 512)).sum(0) // 2) % 2)[..., None]
+    grid = np.clip(grid, 0, 255).astype(np.uint8)
+    assert meter.compare(photo, grid[None], grid[None])["face_detail"] > 1.2
 
 
 def test_noise_has_no_face_and_is_nobody(meter, talking_mouth):

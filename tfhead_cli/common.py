@@ -106,6 +106,11 @@ class DrivingFlags:
             "background_motion", d.background_motion, "With --background=rigid: how much of the "
             "photo follows the head (1: all of it; 0: only the head region, the background "
             "stays).", lower_bound=0.0, upper_bound=1.0)
+        self.paste_detail = flags.DEFINE_float(
+            "paste_detail", d.paste_detail, "With paste-back, how much of the photo's own fine "
+            "detail (pores, lashes, hair) is added to the face where the face agrees with the "
+            "photo: 1 = all, 0 = the model's face as rendered, upscaled.", lower_bound=0.0,
+            upper_bound=1.0)
         self.codec = flags.DEFINE_enum("codec", d.codec, ["auto", "h264", "mp4v"],
                                        "auto: H.264 when an ffmpeg exists, else mp4v.")
         self.motion = flags.DEFINE_enum(
@@ -141,4 +146,5 @@ class DrivingFlags:
             batch_size=batch_size, redetect_every=self.redetect_every.value,
             display=self.display.value, codec=self.codec.value,
             min_face_fraction=self.min_face_fraction.value, paste_back=self.paste_back.value,
-            background=self.background.value, background_motion=self.background_motion.value)
+            background=self.background.value, background_motion=self.background_motion.value,
+            paste_detail=self.paste_detail.value)

@@ -79,6 +79,9 @@ class ReenactOptions:
         see `tfhead.face.paste`).
       background_motion: With `background="rigid"`: how much of the photo follows the head:
         1 = all of it; 0 = only the head region.
+      paste_detail: How much of the photo's own fine detail is added to the pasted face where
+        the face agrees with the photo (0 = off: the face as the model rendered it, upscaled;
+        1 = all; `tfhead.face.paste`, step 4).
     """
 
     motion: str = "relative"
@@ -93,6 +96,7 @@ class ReenactOptions:
     paste_back: bool = True
     background: str = "warp"
     background_motion: float = 1.0
+    paste_detail: float = 1.0
 
     def __post_init__(self):
         if self.motion not in retarget.MOTION_MODES:
@@ -108,6 +112,8 @@ class ReenactOptions:
                              f"{list(paste.BACKGROUND_MODES)}.")
         if not 0.0 <= self.background_motion <= 1.0:
             raise ValueError(f"background_motion must be in [0, 1], got {self.background_motion}.")
+        if not 0.0 <= self.paste_detail <= 1.0:
+            raise ValueError(f"paste_detail must be in [0, 1], got {self.paste_detail}.")
 
 
 @dataclasses.dataclass
@@ -220,7 +226,8 @@ class _Outputs:
         r = renderer.resolution
         source = getattr(renderer, "source", None)
         self.paster = (source.paste_back(background=options.background,
-                                         background_motion=options.background_motion)
+                                         background_motion=options.background_motion,
+                                         detail=options.paste_detail)
                        if options.paste_back and source is not None else None)
         if self.paster is not None:
             height, width = source.photo.shape[:2]

@@ -30,6 +30,13 @@ Definitions:
   DRIVER (measured with the same pipeline on the driver's frames), over the frames where both have
   a face. It is NaN — reported as "n/a" — when fewer than 3 such frames exist or either series has
   zero variance over them.
+* **face detail** — how much fine detail the face shows, relative to the source photo: in each
+  frame with a face, the square around dlib's face box (side = the box's longer side, at the
+  frame's own resolution) is resampled to `DETAIL_SIDE` = 256 px (area-averaged when shrinking,
+  bilinear when enlarging), and the mean absolute Laplacian (4-neighbour) of its grey levels is
+  taken; the column is the median over the output's frames divided by the same for the source
+  photo. 1.00: as detailed as the photo; a face rendered at a lower resolution and shown
+  enlarged is below (0.5: half the photo's fine detail); noise or a grid texture is above.
 
 Imports only NumPy, OpenCV and dlib (no TensorFlow).
 """
@@ -45,13 +52,17 @@ from typing import Iterable, Mapping
 import cv2
 import numpy as np
 
+from tfhead.face import crop as crop_lib
 from tfhead.face import landmarks as landmarks_lib
 
 MIN_SIDE = 256
 SAME_PERSON_DISTANCE = 0.6
 MIN_PAIRED_FRAMES = 3
-COLUMNS = ("face found", "same person", "mouth r", "eyes r", "roll r")
-KEYS = ("face_found", "same_person", "mouth_r", "eyes_r", "roll_r")
+DETAIL_SIDE = 256
+COLUMNS = ("face found", "same person", "mouth r", "eyes r", "roll r", "face detail")
+KEYS = ("face_found", "same_person", "mouth_r", "eyes_r", "roll_r", "face_detail")
+# Columns shown as plain numbers (0.00); the others are correlations (+0.00).
+UNSIGNED_KEYS = ("face_found", "same_person", "face_detail")
 
 
 @functools.lru_cache(maxsize=2)
@@ -98,6 +109,20 @@ def roll_degrees(points: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
+def face_detail(frame_rgb: np.ndarray, box) -> float:
+    """Mean absolute Laplacian of the grey square around a face box (left, top, right, bottom in
+    `frame_rgb`'s pixels), resampled to `DETAIL_SIDE` px (module docstring, "face detail")."""
+    left, top, right, bottom = (float(v) for v in box)
+    side = max(right - left, bottom - top, 1.0)
+    scale = DETAIL_SIDE / side
+    cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
+    grey = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    matrix = np.array([[scale, 0.0, DETAIL_SIDE / 2.0 - scale * cx],
+                       [0.0, scale, DETAIL_SIDE / 2.0 - scale * cy]])
+    patch = crop_lib.shrink_warp(grey, matrix, scale, DETAIL_SIDE)
+    return float(np.abs(cv2.Laplacian(patch, cv2.CV_32F, ksize=1)).mean())
+
+
 def pearson(a: np.ndarray, b: np.ndarray, min_frames: int = MIN_PAIRED_FRAMES) -> float:
     """Pearson correlation of two series over the positions where both are finite.
 
@@ -127,6 +152,7 @@ class FrameMeasures:
       descriptors: `[N, 128]` dlib face-recognition descriptors.
       mouth, eyes, roll: `[N]` the series of the module docstring.
       scale: `[N]` the upscaling factor used for each frame.
+      detail: `[N]` `face_detail` of each frame (unnormalised).
     """
 
     found: np.ndarray
@@ -137,6 +163,7 @@ class FrameMeasures:
     eyes: np.ndarray
     roll: np.ndarray
     scale: np.ndarray
+    detail: np.ndarray
 
     def __len__(self) -> int:
         return len(self.found)
@@ -152,16 +179,18 @@ class FrameMeasures:
             return [None if not np.isfinite(v) else round(float(v), 5) for v in values]
 
         return {"found": [bool(f) for f in self.found], "mouth": clean(self.mouth),
-                "eyes": clean(self.eyes), "roll": clean(self.roll)}
+                "eyes": clean(self.eyes), "roll": clean(self.roll), "detail": clean(self.detail)}
 
 
 @dataclasses.dataclass
 class Comparison:
-    """The five numbers for one output against its driver and source, and what they rest on.
+    """The numbers (`KEYS`) for one output against its driver and source, and what they rest on.
 
     Attributes:
       face_found, same_person: fractions of the output's frames.
       mouth_r, eyes_r, roll_r: Pearson correlations with the driver (NaN: "n/a").
+      face_detail: the output's median face detail over the source photo's (NaN: no face, or
+        the source given as a descriptor only).
       frames: output frames measured.
       paired_frames: frames where both the output and the driver have a face.
       distances: `[N]` descriptor distance of each output frame to the source photo (NaN: no face).
@@ -172,16 +201,17 @@ class Comparison:
     mouth_r: float
     eyes_r: float
     roll_r: float
+    face_detail: float
     frames: int
     paired_frames: int
     distances: np.ndarray
 
     def numbers(self) -> dict[str, float]:
-        """The five numbers, keyed by `KEYS`."""
+        """The numbers, keyed by `KEYS`."""
         return {k: getattr(self, k) for k in KEYS}
 
     def to_dict(self) -> dict:
-        """JSON-ready: the five numbers (NaN → None), counts and the distance series."""
+        """JSON-ready: the numbers (NaN → None), counts and the distance series."""
         def clean(v):
             return None if not np.isfinite(v) else round(float(v), 5)
 
@@ -244,6 +274,7 @@ class ViewerMeter:
         points = np.full((n, 68, 2), np.nan)
         descriptors = np.full((n, 128), np.nan)
         mouth, eyes, roll = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        detail = np.full(n, np.nan)
         scales = np.ones(n)
         for i, frame in enumerate(frames):
             result = self._measure_one(frame)
@@ -253,7 +284,8 @@ class ViewerMeter:
             found[i], boxes[i], points[i] = True, box, p / scale
             descriptors[i], scales[i] = descriptor, scale
             mouth[i], eyes[i], roll[i] = mouth_ratio(p), eye_aspect_ratio(p), roll_degrees(p)
-        return FrameMeasures(found, boxes, points, descriptors, mouth, eyes, roll, scales)
+            detail[i] = face_detail(landmarks_lib.to_rgb_uint8(frame), box)
+        return FrameMeasures(found, boxes, points, descriptors, mouth, eyes, roll, scales, detail)
 
     def source_descriptor(self, source_photo_rgb: np.ndarray | FrameMeasures) -> np.ndarray:
         """`[128]` descriptor of the source photo (or of a one-frame measurement of it).
@@ -270,7 +302,7 @@ class ViewerMeter:
 
     def compare_measures(self, source: FrameMeasures | np.ndarray, driver: FrameMeasures,
                          output: FrameMeasures) -> Comparison:
-        """The five numbers from measurements already made (the driver measured once, reused).
+        """The numbers from measurements already made (the driver measured once, reused).
 
         Args:
           source: The source photo's one-frame measurement, or its `[128]` descriptor.
@@ -284,6 +316,12 @@ class ViewerMeter:
                              f"{len(output)}; they must be frame-aligned.")
         reference = (source if isinstance(source, np.ndarray) and source.shape == (128,)
                      else self.source_descriptor(source))
+        if isinstance(source, FrameMeasures):
+            source_detail = float(source.detail[0])
+        elif isinstance(source, np.ndarray) and source.ndim == 3:
+            source_detail = float(self.measure([source]).detail[0])
+        else:  # a descriptor: no picture to measure
+            source_detail = float("nan")
         n = len(output)
         distances = np.linalg.norm(output.descriptors - reference[None], axis=1)  # NaN: no face
         same = np.isfinite(distances) & (distances < self.threshold)
@@ -291,15 +329,19 @@ class ViewerMeter:
         r = {name: pearson(np.where(paired, getattr(output, name), np.nan),
                            np.where(paired, getattr(driver, name), np.nan))
              for name in ("mouth", "eyes", "roll")}
+        details = output.detail[output.found & np.isfinite(output.detail)]
+        detail = (float(np.median(details)) / source_detail
+                  if len(details) and np.isfinite(source_detail) and source_detail > 0
+                  else float("nan"))
         return Comparison(
             face_found=float(output.found.mean()) if n else float("nan"),
             same_person=float(same.mean()) if n else float("nan"),
-            mouth_r=r["mouth"], eyes_r=r["eyes"], roll_r=r["roll"], frames=n,
+            mouth_r=r["mouth"], eyes_r=r["eyes"], roll_r=r["roll"], face_detail=detail, frames=n,
             paired_frames=int(paired.sum()), distances=distances)
 
     def compare(self, source_photo_rgb: np.ndarray, driver_frames: np.ndarray,
                 output_frames: np.ndarray) -> dict[str, float]:
-        """The five numbers (`KEYS`) for output frames driven by driver frames, from a source photo.
+        """The numbers (`KEYS`) for output frames driven by driver frames, from a source photo.
 
         Args:
           source_photo_rgb: `[H, W, 3]` uint8 RGB, the photo the output should look like.
@@ -310,7 +352,8 @@ class ViewerMeter:
           landmarks.FaceNotFoundError: no face in the source photo.
           ValueError: driver and output differ in length.
         """
-        source = self.source_descriptor(source_photo_rgb)
+        source = self.measure([source_photo_rgb])
+        self.source_descriptor(source)  # no face in the photo: FaceNotFoundError, said plainly
         return self.compare_measures(source, self.measure(driver_frames),
                                      self.measure(output_frames)).numbers()
 
@@ -323,7 +366,8 @@ def format_number(value: float, kind: str = "r") -> str:
 
 
 def markdown_table(rows: Iterable[tuple[str, Mapping[str, float]]] | Mapping[str, Mapping]) -> str:
-    """`| system | face found | same person | mouth r | eyes r | roll r |` with one row per system.
+    """`| system | face found | same person | mouth r | eyes r | roll r | face detail |`, one row
+    per system.
 
     Args:
       rows: (system name, numbers keyed by `KEYS`) pairs, or a mapping name → numbers (a
@@ -335,7 +379,7 @@ def markdown_table(rows: Iterable[tuple[str, Mapping[str, float]]] | Mapping[str
         if isinstance(numbers, Comparison):
             numbers = numbers.numbers()
         cells = [format_number(numbers.get(k, float("nan")),
-                               "fraction" if k in ("face_found", "same_person") else "r")
+                               "fraction" if k in UNSIGNED_KEYS else "r")
                  for k in KEYS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -86,17 +86,7 @@ class CropTransform:
         When the box is larger than the output, the image is first shrunk with area averaging so
         that the crop does not alias; the affine warp then only resamples by less than 2×.
         """
-        matrix = self.matrix
-        scale = self.out_size / self.box.size
-        if scale < 0.5:
-            h, w = image.shape[:2]
-            small = cv2.resize(image, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))),
-                               interpolation=cv2.INTER_AREA)
-            sx, sy = small.shape[1] / w, small.shape[0] / h
-            matrix = matrix @ np.array([[1.0 / sx, 0, 0], [0, 1.0 / sy, 0], [0, 0, 1.0]])
-            image = small
-        return cv2.warpAffine(image, matrix, (self.out_size, self.out_size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        return shrink_warp(image, self.matrix, self.out_size / self.box.size, self.out_size)
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:
         """Source-image points `[N, 2]` → crop coordinates."""
@@ -115,6 +105,22 @@ class CropTransform:
         out = frame.copy()
         out[mask] = back[mask]
         return out
+
+
+def shrink_warp(image: np.ndarray, matrix: np.ndarray, scale: float, out_size: int) -> np.ndarray:
+    """`image` warped by the 2×3 `matrix` (which shrinks by `scale`) to `out_size` ×
+    `out_size`, area-averaged first when it shrinks by more than 2× (no aliasing), border
+    replicated: how every model input crop is made."""
+    if scale < 0.5:
+        h, w = image.shape[:2]
+        small = cv2.resize(image, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))),
+                           interpolation=cv2.INTER_AREA)
+        sx, sy = small.shape[1] / w, small.shape[0] / h
+        matrix = np.asarray(matrix, np.float64) @ np.array([[1.0 / sx, 0, 0], [0, 1.0 / sy, 0],
+                                                            [0, 0, 1.0]])
+        image = small
+    return cv2.warpAffine(image, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -69,6 +69,12 @@ def motion_track(base: np.ndarray, num_frames: int, seed: int, fps: float = 25.0
 
 # The inner lips, in polygon order: upper 60–64, lower 64–67.
 _INNER_LIPS = np.arange(60, 68)
+_OUTER_LIPS = np.arange(48, 60)
+
+
+def _lip_gap(points: np.ndarray) -> float:
+    """Distance between the inner lips' middles (points 62 and 66)."""
+    return float(np.linalg.norm(points[66] - points[62]))
 MOUTH_INTERIOR_COLOUR = (45, 18, 22)   # RGB: a dark mouth interior
 
 
@@ -95,22 +101,27 @@ def paint_mouth_gap(frame: np.ndarray, target: np.ndarray, base: np.ndarray,
       target: The landmarks it was warped to `[68, 2]`.
       base: The photo's own landmarks `[68, 2]`.
     """
+    gap = _mouth_gap(frame.shape[:2], target, base)
+    if not gap.any():
+        return frame
+    alpha = cv2.GaussianBlur(gap, (0, 0), 1.0).astype(np.float32)[..., None] / 255.0 * 0.9
+    out = frame.astype(np.float32) * (1 - alpha) + alpha * np.array(colour, np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _mouth_gap(shape: tuple[int, int], target: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """uint8 `shape` mask (anti-aliased, 255 inside) of the mouth gap a warp from `base` to
+    `target` opens: the target's inner-lip polygon minus the photo's own moved rigidly with the
+    head (`paint_mouth_gap`)."""
     target = np.asarray(target, np.float64)
-    base = np.asarray(base, np.float64)
-    rest = _rest_pose(base, target)
-    shape = frame.shape[:2]
+    rest = _rest_pose(np.asarray(base, np.float64), target)
     opened = np.zeros(shape, np.uint8)
     cv2.fillPoly(opened, [np.round(target[_INNER_LIPS] * 4).astype(np.int32)], 255,
                  cv2.LINE_AA, shift=2)
     before = np.zeros(shape, np.uint8)
     cv2.fillPoly(before, [np.round(rest[_INNER_LIPS] * 4).astype(np.int32)], 255,
                  cv2.LINE_AA, shift=2)
-    gap = cv2.subtract(opened, before)
-    if not gap.any():
-        return frame
-    alpha = cv2.GaussianBlur(gap, (0, 0), 1.0).astype(np.float32)[..., None] / 255.0 * 0.9
-    out = frame.astype(np.float32) * (1 - alpha) + alpha * np.array(colour, np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return cv2.subtract(opened, before)
 
 
 _EYES = (np.arange(36, 42), np.arange(42, 48))   # outer corner, upper lid ×2, inner, lower ×2
@@ -221,6 +232,52 @@ def paint_closing_eyes(frame: np.ndarray, target: np.ndarray, base: np.ndarray) 
     if out is None:
         return frame
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def opening_mask(shape: tuple[int, int], target: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """float32 `shape` weights in [0, 1]: where a warp from `base` to `target` landmarks shows
+    something other than the face would — an opening mouth (the gap `paint_mouth_gap` paints and
+    both lips, the target's and the photo's moved with the head, grown by 0.1 mouth widths: the
+    warp stretches the lips over the gap; weighted by smoothstep(o / 0.1), o = the inner lips'
+    extra opening over the mouth width) and each closing eye (the region `paint_closing_eyes`
+    covers, weighted by smoothstep(closure / 0.35): the photo's open eye is already wrong at a
+    third closed). Feathered; 0 where nothing opens or closes (a face at rest, a smile the photo
+    already shows). Paste-back keeps the photo's detail out of these regions."""
+    target = np.asarray(target, np.float64)
+    base = np.asarray(base, np.float64)
+    mask = np.zeros(shape, np.float32)
+    rest = _rest_pose(base, target)
+    mouth_width = float(np.linalg.norm(target[54] - target[48]))
+    opening = (_lip_gap(target) - _lip_gap(rest)) / max(mouth_width, 1e-6)
+    weight = float(np.clip(opening / 0.1, 0.0, 1.0))
+    weight = weight * weight * (3.0 - 2.0 * weight)
+    if weight >= 0.02 and mouth_width >= 2.0:
+        region = _mouth_gap(shape, target, base)
+        for points in (target[_OUTER_LIPS], rest[_OUTER_LIPS]):
+            cv2.fillPoly(region, [np.round(points * 4).astype(np.int32)], 255, cv2.LINE_AA,
+                         shift=2)
+        k = max(1, int(round(0.1 * mouth_width)))
+        region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                              (2 * k + 1, 2 * k + 1)))
+        soft = cv2.GaussianBlur(region, (0, 0), max(0.5, k / 2)) / np.float32(255)
+        mask = np.maximum(mask, np.minimum(soft * 2.0, 1.0) * weight)
+    for eye in _EYES:
+        closure = 1.0 - _eye_opening(target, eye) / max(_eye_opening(base, eye), 1e-6)
+        weight = float(np.clip(closure / 0.35, 0.0, 1.0))
+        weight = weight * weight * (3.0 - 2.0 * weight)
+        width = float(np.linalg.norm(target[eye][3] - target[eye][0]))
+        if weight < 0.02 or width < 2.0:
+            continue
+        region = np.zeros(shape, np.uint8)
+        for points in (target[eye], rest[eye]):
+            cv2.fillPoly(region, [np.round(points * 4).astype(np.int32)], 255, cv2.LINE_AA,
+                         shift=2)
+        k = max(1, int(round(_LID_COVER * width)))
+        region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                              (2 * k + 1, 2 * k + 1)))
+        soft = cv2.GaussianBlur(region, (0, 0), max(0.5, 0.08 * width)) / np.float32(255)
+        mask = np.maximum(mask, np.minimum(soft * 2.0, 1.0) * weight)
+    return mask
 
 
 def paint_openings(frame: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:

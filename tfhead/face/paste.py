@@ -48,6 +48,22 @@ with the head, so that the output is a full-resolution frame:
    [`1/MAX_STD_GAIN`, `MAX_STD_GAIN`]) that makes its ring statistics equal the photo's. Then the
    two are alpha-blended.
 
+4. **Detail from the photo** (`detail`, on by default). The model renders R × R pixels; a face
+   that covers more photo pixels than that would show upscaled — softer than the hair and
+   background around it. The moved photo (step 1) has the detail, so its high frequencies are
+   added back where the generated face agrees with it: detail = moved photo − the moved photo
+   taken down to the crop (as the model's inputs are made, `crop.CropTransform.crop_image`) and
+   up again (as the face is); gate = 1 where the colour-matched face and the photo's crop differ
+   by ≤ `DETAIL_AGREE` grey levels (luminance, blurred over a crop pixel), 0 from
+   `DETAIL_DISAGREE` up, linear between. Where the model changes what the photo shows — an
+   opened mouth's interior, a closing eyelid, a turn the warp folds — the gate is 0 and the face
+   stays the model's; where it agrees, the photo's pores, lashes and hair strands come through.
+   The regions where the warp cannot show the face — an opening mouth (its gap and the lips
+   stretched over it) and closing eyes (`motion.opening_mask`) — get no detail at all, so the
+   photo's stretched lips or squeezed open eye cannot print through the model's mouth or closed
+   lid where the gate alone would let some of it in.
+   Skipped when the crop has at least the photo's resolution there (nothing to add).
+
 Exactness: when the target equals the reference (zero motion; with `"rigid"`, also an
 expression-only change) no warp is done; where the mask is 0 the output is then the photo byte for
 byte. The blend is computed only inside the crop
@@ -83,6 +99,12 @@ HEAD_OUTER = 0.9
 _MIN_RING_SAMPLES = 32
 _MAX_RING_SAMPLES = 4096
 _EDGE_TAPER = 0.04  # fraction of R over which the crop mask fades to 0 at the crop edge
+# Detail gate (grey levels of 255, luminance): the photo's detail is added in full where the
+# generated face and the photo's crop differ by at most DETAIL_AGREE, not at all from
+# DETAIL_DISAGREE up.
+DETAIL_AGREE = 10.0
+DETAIL_DISAGREE = 28.0
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -114,6 +136,8 @@ class PasteBack:
       colour_match: "lab" (mean/std transfer in Lab from the seam ring) or "none".
       cover_source: Add the moved source face hull to the mask (no double chin when the target face
         is smaller than the source's).
+      detail: How much of the moved photo's high frequencies to add to the face where the face
+        agrees with the photo (0 = off, 1 = all; see the module docstring).
 
     Attributes:
       transform: The `crop.CropTransform` the person's crops were made with.
@@ -123,7 +147,7 @@ class PasteBack:
 
     def __init__(self, photo: np.ndarray, landmarks: np.ndarray, resolution: int, *,
                  background: str = "warp", background_motion: float = 1.0, forehead: float = 0.3, feather: float = 0.12,
-                 colour_match: str = "lab", cover_source: bool = True):
+                 colour_match: str = "lab", cover_source: bool = True, detail: float = 1.0):
         photo = np.asarray(photo)
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
             raise ValueError(f"The photo must be RGB uint8 [H, W, 3], got {photo.dtype} "
@@ -137,6 +161,8 @@ class PasteBack:
             raise ValueError(f"background_motion must be in [0, 1], got {background_motion}.")
         if forehead < 0 or feather <= 0:
             raise ValueError(f"forehead must be >= 0 and feather > 0, got {forehead}, {feather}.")
+        if not 0.0 <= detail <= 1.0:
+            raise ValueError(f"detail must be in [0, 1], got {detail}.")
         if background not in BACKGROUND_MODES:
             raise ValueError(f"Unknown background {background!r}; valid: {list(BACKGROUND_MODES)}.")
         if colour_match not in COLOUR_MATCH_MODES:
@@ -150,6 +176,7 @@ class PasteBack:
         self._warper = None  # motion.PhotoWarper of the photo, built on first use
         self.forehead, self.feather = float(forehead), float(feather)
         self.colour_match, self.cover_source = colour_match, bool(cover_source)
+        self.detail = float(detail)
 
         # Exactly the crop of tfhead.face.shots._crop_one (person shots).
         self.transform = crop_lib.CropTransform(crop_lib.crop_box(points), self.resolution)
@@ -167,8 +194,11 @@ class PasteBack:
         x0, y0, _, _ = self._roi
         shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
         self._crop_to_roi = (shift @ self._to_photo)[:2]
+        # Photo ROI → crop, as crop_image makes the model's inputs (for the detail layer).
+        self._roi_to_crop = (_to3x3(self.transform.matrix) @ np.linalg.inv(shift))[:2]
         # Crop → photo shrinks by more than 2×: area-average the crop first (as crop_image does).
         back_scale = box.size / self.resolution
+        self._has_detail = back_scale > 1.0
         self._shrunk_side = None
         if back_scale < 0.5:
             n = max(1, int(round(self.resolution * back_scale)))
@@ -364,11 +394,33 @@ class PasteBack:
                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             alpha_roi = np.clip(alpha_roi, 0.0, 1.0)
             back_roi = background[y0:y1, x0:x1].astype(np.float32)
+            if self.detail > 0.0 and self._has_detail and self._shrunk_side is None:
+                face_roi = self._with_detail(face, face_roi, back_roi, size, target)
             blended = back_roi + alpha_roi[..., None] * (face_roi - back_roi)
             out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
             if mask is not None:
                 mask[y0:y1, x0:x1] = alpha_roi
         return (out, mask) if return_mask else out
+
+    def _with_detail(self, face: np.ndarray, face_roi: np.ndarray, back_roi: np.ndarray,
+                     size: tuple[int, int], target: np.ndarray) -> np.ndarray:
+        """`face_roi` plus the high frequencies of `back_roi` (the moved photo's ROI, float32)
+        where the face agrees with it, outside the mouth gap and closing eyes (module
+        docstring, step 4). `face`: the colour-matched crop `[R, R, 3]` float32; `target`: the
+        frame's landmarks in crop pixels."""
+        r = self.resolution
+        back_crop = crop_lib.shrink_warp(back_roi, self._roi_to_crop,
+                                         r / self.transform.box.size, r)
+        back_low = cv2.warpAffine(back_crop, self._crop_to_roi, size, flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        difference = np.abs((face - back_crop) @ _LUMA)
+        difference = cv2.GaussianBlur(difference, (0, 0), 1.0)
+        gate = np.clip((DETAIL_DISAGREE - difference) / (DETAIL_DISAGREE - DETAIL_AGREE), 0.0, 1.0)
+        gate = gate * (1.0 - motion.opening_mask((r, r), target, self._reference))
+        gate_roi = cv2.warpAffine(gate.astype(np.float32) * np.float32(self.detail),
+                                  self._crop_to_roi, size, flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return face_roi + gate_roi[..., None] * (back_roi - back_low)
 
     def _check_landmarks(self, points: np.ndarray) -> np.ndarray:
         points = np.asarray(points, np.float64)
