@@ -2,10 +2,12 @@
 
     python benchmarks/learning.py                         # ~10 min on 2 cores
     python benchmarks/learning.py --meta_steps=2000 --finetune_steps=200
+    python benchmarks/learning.py --precision=mixed_bfloat16 --workdir=/tmp/tfhead_learning_bf16
 
-Meta-learns the demo's model (`small128` layout at 16→128 channels, 128-d embedding, pixel-L1
-content loss: `tfhead.demo.DEMO_OVERRIDES`) on procedural identities for `--meta_steps` steps (the
-time is printed), then evaluates on procedural identities that never appear in meta-learning, with
+Meta-learns the demo's model (`small128` layout at 16→128 channels, 128-d embedding, warp-guided,
+pixel L1 + dlib's face network + identity as the content loss: `tfhead.demo.demo_config`) on
+procedural identities for `--meta_steps` steps (the time is printed; `--precision` as
+`train/meta_train.py`'s), then evaluates on procedural identities that never appear in meta-learning, with
 the self-reenactment protocol of `tfhead.evaluation.evaluate` at K = 1 and 8:
 
   (a) untrained      the same networks before any training, feed-forward (ψ = P ê)
@@ -30,6 +32,10 @@ _FT_STEPS = flags.DEFINE_integer("finetune_steps", 100, "Fine-tuning steps per v
 _TRAIN_PERSONS = flags.DEFINE_integer("train_persons", 24, "Meta-learning identities.")
 _TEST_PERSONS = flags.DEFINE_integer("test_persons", 6, "Held-out identities (one video each).")
 _TARGETS = flags.DEFINE_integer("targets", 4, "Target frames per held-out video.")
+_PRECISION = flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"],
+                               "Meta-learning precision (`train/meta_train.py --precision`); "
+                               "evaluation and fine-tuning run in float32. Use a --workdir per "
+                               "precision.")
 
 SHOTS = (1, 8)
 HIGHER_IS_BETTER = {"ssim": True, "psnr": True, "csim": True, "landmark_error": False}
@@ -75,7 +81,7 @@ def main(argv):
     start = time.monotonic()
     run = meta_learning.train(config, meta_learning.MetaTrainOptions(
         data=train, workdir=os.path.join(work, "meta"), steps=_META_STEPS.value, log_every=100,
-        image_every=0, checkpoint_every=200))
+        image_every=0, checkpoint_every=200, precision=_PRECISION.value))
     meta_seconds = time.monotonic() - start
     meta = meta_learning.load_meta_model(os.path.join(work, "meta"))
 
@@ -98,7 +104,8 @@ def main(argv):
     print()
     print(f"Meta-learning: {_META_STEPS.value} steps of the demo model ({config.preset} layout at "
           f"{config.model.base_channels}→{config.model.max_channels} channels, {r}², batch "
-          f"{config.train.batch_size}, K={config.train.k_shots}, pixel-L1 content) on "
+          f"{config.train.batch_size}, K={config.train.k_shots}, {config.train.content_loss} "
+          f"content, {_PRECISION.value}) on "
           f"{_TRAIN_PERSONS.value} procedural identities: {meta_seconds:.0f} s in this process "
           f"(0 when a finished run was found; step {run.step}). Held out: "
           f"{_TEST_PERSONS.value} identities never seen, {_TARGETS.value} targets per video; "
