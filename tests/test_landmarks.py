@@ -45,6 +45,41 @@ def test_warped_real_frames_match_true_landmarks(detector, astronaut):
     assert max(nme(t, base) for t in track) > 0.1
 
 
+def test_the_warp_is_each_triangle_moved_affinely_and_leaves_the_rest_exact(astronaut):
+    """Against an independent reference (each triangle warped on its own with cv2.warpAffine):
+    the dense warp agrees inside every triangle, and no pixel changes where only fixed anchors
+    are (the warp computes just the box of the triangles with a landmark corner)."""
+    image, base = astronaut
+    warper = motion.PhotoWarper(image, base)
+    target = motion.motion_track(base, 8, seed=2)[5]
+    warped = warper.warp(target).astype(np.float64)
+    moved = np.concatenate([target, warper.anchors])
+    h, w = image.shape[:2]
+    checked = 0
+    for triangle in warper.triangles:
+        src, dst = warper.source[triangle], moved[triangle]
+        if abs(np.linalg.det(np.hstack([dst, np.ones((3, 1))]))) < 50:  # too thin to test inside
+            continue
+        inside = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(inside, np.round(dst).astype(np.int32), 1)
+        inside = cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)
+        reference = cv2.warpAffine(image, cv2.getAffineTransform(src.astype(np.float32),
+                                                                 dst.astype(np.float32)),
+                                   (w, h), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REFLECT_101).astype(np.float64)
+        if inside.any():
+            assert np.abs(warped[inside] - reference[inside]).max() <= 2.0
+            checked += 1
+    assert checked > 100
+    anchored = np.ones((h, w), bool)
+    for triangle in warper.triangles[np.any(warper.triangles < 68, axis=1)]:
+        region = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(region, np.round(moved[triangle]).astype(np.int32), 1)
+        anchored &= ~cv2.dilate(region, np.ones((5, 5), np.uint8)).astype(bool)
+    assert anchored.mean() > 0.4
+    np.testing.assert_array_equal(warped[anchored], image[anchored])
+
+
 def test_no_face_raises_the_specific_error(detector, rng):
     noise = rng.integers(0, 255, size=(300, 300, 3), dtype=np.uint8)
     with pytest.raises(lm.FaceNotFoundError, match="No face found"):
