@@ -305,7 +305,8 @@ class ViewerMeter:
         """The numbers from measurements already made (the driver measured once, reused).
 
         Args:
-          source: The source photo's one-frame measurement, or its `[128]` descriptor.
+          source: The source photo's one-frame measurement, the photo itself (RGB uint8), or its
+            `[128]` descriptor (then face detail is NaN).
           driver, output: Measurements of the driver's and the output's frames, frame-aligned.
 
         Raises:
@@ -314,14 +315,12 @@ class ViewerMeter:
         if len(driver) != len(output):
             raise ValueError(f"The driver has {len(driver)} frames and the output "
                              f"{len(output)}; they must be frame-aligned.")
-        reference = (source if isinstance(source, np.ndarray) and source.shape == (128,)
-                     else self.source_descriptor(source))
-        if isinstance(source, FrameMeasures):
-            source_detail = float(source.detail[0])
-        elif isinstance(source, np.ndarray) and source.ndim == 3:
-            source_detail = float(self.measure([source]).detail[0])
-        else:  # a descriptor: no picture to measure
-            source_detail = float("nan")
+        if isinstance(source, np.ndarray) and source.ndim == 3:  # the photo: measured once
+            source = self.measure([source])
+        reference = source if isinstance(source, np.ndarray) else self.source_descriptor(source)
+        # A bare descriptor has no picture whose detail could be measured.
+        source_detail = (float(source.detail[0]) if isinstance(source, FrameMeasures)
+                         else float("nan"))
         n = len(output)
         distances = np.linalg.norm(output.descriptors - reference[None], axis=1)  # NaN: no face
         same = np.isfinite(distances) & (distances < self.threshold)
