@@ -3,6 +3,7 @@
     python benchmarks/learning.py                         # ~10 min on 2 cores
     python benchmarks/learning.py --meta_steps=2000 --finetune_steps=200
     python benchmarks/learning.py --precision=mixed_bfloat16 --workdir=/tmp/tfhead_learning_bf16
+    python benchmarks/learning.py --set=model.embedder_final_relu=false --workdir=/tmp/tfhead_learning_e
 
 Meta-learns the demo's model (`small128` layout at 16→128 channels, 128-d embedding, warp-guided,
 pixel L1 + dlib's face network + identity as the content loss: `tfhead.demo.demo_config`) on
@@ -32,6 +33,9 @@ _FT_STEPS = flags.DEFINE_integer("finetune_steps", 100, "Fine-tuning steps per v
 _TRAIN_PERSONS = flags.DEFINE_integer("train_persons", 24, "Meta-learning identities.")
 _TEST_PERSONS = flags.DEFINE_integer("test_persons", 6, "Held-out identities (one video each).")
 _TARGETS = flags.DEFINE_integer("targets", 4, "Target frames per held-out video.")
+_SET = flags.DEFINE_multi_string(
+    "set", [], "Override of the demo's config, repeatable (as train/meta_train.py's --set): "
+    "--set=model.embedder_final_relu=false. The corpus is shared; use a new --workdir.")
 _PRECISION = flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"],
                                "Meta-learning precision (`train/meta_train.py --precision`); "
                                "evaluation and fine-tuning run in float32. Use a --workdir per "
@@ -64,12 +68,13 @@ def main(argv):
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     import keras
 
+    from tfhead import config as config_lib
     from tfhead import demo
     from tfhead.evaluation import evaluate
     from tfhead.models import networks
     from tfhead.training import meta_learning
 
-    config = demo.demo_config()
+    config = demo.demo_config().override(config_lib.parse_overrides(_SET.value))
     r = config.model.resolution
     work = os.path.abspath(_WORKDIR.value)
     frames = max(SHOTS) + _TARGETS.value

@@ -98,10 +98,11 @@ def tiny_person(astronaut):
 
 @pytest.fixture(scope="session")
 def tiny_guided_person(astronaut):
-    """`tiny_person` with the generator of `small128` and the demo: warp-guided, bilinear
-    upsampling (random weights, ψ = P ê)."""
+    """`tiny_person` with the networks of `small128` and the demo: warp-guided, bilinear
+    upsampling, E without its final ReLU (random weights, ψ = P ê)."""
     return _tiny_random_person(astronaut, **{"model.warp_guidance": True,
-                                             "model.generator_upsampling": "bilinear"})
+                                             "model.generator_upsampling": "bilinear",
+                                             "model.embedder_final_relu": False})
 
 
 def _tiny_records(tmp_path_factory, videos_per_shard: int) -> str:

@@ -11,7 +11,7 @@ def test_paper256_matches_design():
     assert (m.resolution, m.base_channels, m.max_channels, m.embedding_dim) == (256, 64, 512, 512)
     assert (m.generator_down_blocks, m.generator_res_blocks, m.generator_up_blocks) == (4, 5, 4)
     assert m.generator_attention_down == (32,) and m.generator_attention_up == (64,)
-    assert m.embedder_attention == (32,) and m.embedder_pooling == "sum"
+    assert m.embedder_attention == (32,) and m.embedder_pooling == "sum" and m.embedder_final_relu
     assert m.generator_upsampling == "nearest" and not m.warp_guidance     # BigGAN's, the paper's
     assert m.generator_bottleneck_size == 16 and m.channels_at(16) == 512 and m.channels_at(128) == 64
     t = cfg.get_preset("paper256").train
@@ -25,6 +25,7 @@ def test_small_presets_sizes():
     # The CPU preset of the demo: warp-guided, bilinear (no grid texture; docs/design.md §3).
     small = cfg.get_preset("small128").model
     assert small.warp_guidance and small.generator_upsampling == "bilinear"
+    assert not small.embedder_final_relu  # a warp-guided G lets a ReLU'd E die (design §14)
     assert cfg.get_preset("tiny").model.resolution <= 64
 
 
@@ -80,13 +81,15 @@ def test_json_round_trip(preset):
 
 
 def test_a_config_written_before_a_field_existed_reads_with_its_default():
-    """Checkpoints keep their config.json: one from before `generator_upsampling` existed was
-    trained with nearest upsampling and must load as such, whatever the preset says now."""
+    """Checkpoints keep their config.json: one from before `generator_upsampling` or
+    `embedder_final_relu` existed was trained with nearest upsampling and E's ReLU and must load
+    as such, whatever the preset says now."""
     import json
 
     data = json.loads(cfg.get_preset("small128").to_json())
-    del data["model"]["generator_upsampling"]
-    assert cfg.Config.from_dict(data).model.generator_upsampling == "nearest"
+    del data["model"]["generator_upsampling"], data["model"]["embedder_final_relu"]
+    old = cfg.Config.from_dict(data).model
+    assert old.generator_upsampling == "nearest" and old.embedder_final_relu  # as trained then
 
 
 def test_from_json_rejects_unknown_fields():

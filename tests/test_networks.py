@@ -74,6 +74,26 @@ def test_embed_person_is_mean_over_k(rng, tiny):
     np.testing.assert_allclose(person, per_frame.reshape(2, 3, -1).mean(axis=1), rtol=1e-5, atol=1e-5)
 
 
+def test_embedder_final_relu_is_a_switch_on_the_same_weights(rng, tiny):
+    """`model.embedder_final_relu=False` drops only E's last ReLU: same weights, the pooled
+    features may go negative, and the ReLU'd E is the same network with the ReLU applied to the
+    features before the (sum) pooling; D keeps its ReLU and its config round-trips."""
+    model = cfg.get_preset("tiny", {"model.embedder_final_relu": False}).model
+    linear, _, discriminator = networks.build_networks(model, num_videos=1)
+    assert not linear.final_relu and tiny[0].final_relu
+    linear.set_weights(tiny[0].get_weights())
+    frames, landmarks = _images(rng, 4, 64), _images(rng, 4, 64)
+    raw, _ = linear.body(frames, landmarks, final_relu=False)
+    np.testing.assert_allclose(np.asarray(linear((frames, landmarks))), np.asarray(raw), atol=1e-6)
+    assert np.asarray(raw).min() < 0  # not clipped
+    relu_d = np.asarray(tiny[0]((frames, landmarks)))
+    assert relu_d.min() >= 0
+    assert not np.allclose(relu_d, np.asarray(raw), atol=1e-3)
+    clone = networks.Embedder.from_config(linear.get_config())
+    assert clone.final_relu is False
+    assert "final_relu" not in discriminator.get_config()
+
+
 def test_generator_psi_layout_and_render(rng, tiny):
     _, generator, _ = tiny
     assert generator.psi_dim == 2 * sum(generator.adain_channels)

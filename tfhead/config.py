@@ -61,6 +61,10 @@ class ModelConfig:
       embedder_attention: Feature-map sizes after which E and D apply self-attention.
       embedder_min_size: E and D go down to this spatial size (4 in the paper).
       embedder_pooling: Global pooling of E and D: "sum" (default) or "max" (some public ports).
+      embedder_final_relu: E applies a ReLU before its global pooling (the paper's E). A
+        warp-guided G lets a ReLU'd E die: every feature goes to zero within ~100 meta-learning
+        steps and ê is the same for every person (docs/design.md §14). Without the ReLU, ê stays
+        alive and person-specific. D keeps its ReLU either way.
       norm_epsilon: Epsilon of instance normalization and AdaIN.
       spectral_power_iterations: Power iterations of spectral normalization per training call.
       warp_guidance: G also takes a source frame warped piecewise-affinely to the target's
@@ -83,6 +87,7 @@ class ModelConfig:
     embedder_attention: tuple[int, ...] = (32,)
     embedder_min_size: int = 4
     embedder_pooling: str = "sum"
+    embedder_final_relu: bool = True
     norm_epsilon: float = 1e-5
     spectral_power_iterations: int = 1
     warp_guidance: bool = False
@@ -437,14 +442,16 @@ def _paper256() -> Config:
 
 def _small128() -> Config:
     """A model that trains on a CPU: 128², 32→256 channels, attention at 32² only, warp-guided,
-    bilinear upsampling in G (no grid texture after a short training)."""
+    bilinear upsampling in G (no grid texture after a short training), E without its final ReLU
+    (with the warp carrying the identity, a ReLU'd E dies: docs/design.md §14)."""
     return Config(
         preset="small128",
         model=ModelConfig(
             resolution=128, base_channels=32, max_channels=256, embedding_dim=256,
             generator_down_blocks=3, generator_res_blocks=3, generator_up_blocks=3,
             generator_attention_down=(32,), generator_attention_up=(32,),
-            embedder_attention=(32,), warp_guidance=True, generator_upsampling="bilinear"),
+            embedder_attention=(32,), warp_guidance=True, generator_upsampling="bilinear",
+            embedder_final_relu=False),
         train=TrainConfig(batch_size=4, k_shots=4),
     )
 

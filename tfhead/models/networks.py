@@ -142,11 +142,13 @@ class _PairEncoderNetwork(BuildOnZeros, keras.Model):
                                        min_size, attention_sizes, extra_blocks=self._EXTRA_BLOCKS,
                                        power_iterations=power_iterations, name="encoder")
 
-    def body(self, frames, landmarks, training=False):
+    def body(self, frames, landmarks, training=False, final_relu=True):
         """Pooled features `[batch, embedding_dim]` and the list of every block's output."""
         x, features = self.encoder(ops.concatenate([frames, landmarks], axis=-1),
                                    training=training)
-        return tfops.global_pool(ops.relu(x), self.pooling), features
+        if final_relu:
+            x = ops.relu(x)
+        return tfops.global_pool(x, self.pooling), features
 
     def get_config(self):
         return {**super().get_config(), "resolution": self.resolution,
@@ -161,7 +163,9 @@ class Embedder(_PairEncoderNetwork):
     """E(x, y) → ê: the embedder of paper §3.2.
 
     The frame and its landmark image are concatenated on channels (6 channels), encoded by residual
-    down blocks without normalization to `min_size`², then ReLU and global pooling.
+    down blocks without normalization to `min_size`², then ReLU (unless `final_relu=False`,
+    which a warp-guided G needs to keep E alive: `ModelConfig.embedder_final_relu`) and global
+    pooling.
 
     Call arguments:
       inputs: (frames, landmarks), each `[batch, R, R, 3]` in [-1, 1].
@@ -169,13 +173,20 @@ class Embedder(_PairEncoderNetwork):
       `[batch, embedding_dim]` per-frame embeddings. Use `embed_person` for the mean over K frames.
     """
 
+    def __init__(self, final_relu: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.final_relu = bool(final_relu)
+
     def _dummy_inputs(self):
         image = ops.zeros((1, self.resolution, self.resolution, 3))
         return (image, image)
 
     def call(self, inputs, training=False):
         frames, landmarks = inputs
-        return self.body(frames, landmarks, training=training)[0]
+        return self.body(frames, landmarks, training=training, final_relu=self.final_relu)[0]
+
+    def get_config(self):
+        return {**super().get_config(), "final_relu": self.final_relu}
 
     def embed_person(self, frames, landmarks, training=False):
         """Mean embedding over K frames: `[batch, K, R, R, 3]` each → `[batch, embedding_dim]`."""
@@ -499,7 +510,8 @@ def build_networks(config: ModelConfig, num_videos: int = 1):
     """Builds (Embedder, Generator, Discriminator) for a `ModelConfig`, weights created."""
     shared = _shared_kwargs(config)
     embedder = Embedder(min_size=config.embedder_min_size, attention_sizes=config.embedder_attention,
-                        pooling=config.embedder_pooling, name="embedder", **shared)
+                        pooling=config.embedder_pooling, final_relu=config.embedder_final_relu,
+                        name="embedder", **shared)
     generator = Generator(name="generator", **generator_kwargs(config))
     discriminator = Discriminator(num_videos=num_videos, min_size=config.embedder_min_size,
                                   attention_sizes=config.embedder_attention,
