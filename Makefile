@@ -40,6 +40,7 @@ benchmarks: $(STAMP)
 	test -d $(DEMO_OUT)/astronaut_person || $(MAKE) demo
 	$(BIN)/python benchmarks/realtime.py --teacher=$(DEMO_OUT)/astronaut_person --driver=$(DEMO_OUT)/driver.mp4
 	$(BIN)/python benchmarks/quantization.py --person=$(DEMO_OUT)/astronaut_person
+	$(BIN)/python benchmarks/machine_speed.py --model=$(DEMO_OUT)/models/astronaut.int8.tflite
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUT)
