@@ -74,7 +74,10 @@ def main(argv):
     from tfhead.models import networks
     from tfhead.training import meta_learning
 
-    config = demo.demo_config().override(config_lib.parse_overrides(_SET.value))
+    try:
+        config = demo.demo_config().override(config_lib.parse_overrides(_SET.value))
+    except config_lib.ConfigError as e:
+        raise app.UsageError(f"--set: {e}") from None
     r = config.model.resolution
     work = os.path.abspath(_WORKDIR.value)
     frames = max(SHOTS) + _TARGETS.value
