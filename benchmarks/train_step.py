@@ -3,6 +3,7 @@
     python benchmarks/train_step.py                         # tiny and small128, every mode
     python benchmarks/train_step.py --presets=small128 --steps=10
     python benchmarks/train_step.py --presets=demo --modes=tf.function --profile   # where time goes
+    python benchmarks/train_step.py --presets=demo_finetune --modes=tf.function --profile
 
 Each (preset, mode) runs in its own process so that its peak resident memory (ru_maxrss) is its
 own. Modes: `eager` (the step as plain Python), `tf.function`, `tf.function+xla` (each
@@ -17,6 +18,10 @@ The `demo` preset is the demo's meta-learning configuration (`tfhead.demo.demo_c
 content loss). `--profile` traces 3 more steps with TensorFlow's profiler and prints where their
 time goes — per op type and per network (E, G, D, the content network; forward and gradient) —
 including the time a core sat idle (read with TensorFlow's own profiler tools, a private module).
+`demo_finetune` is one fine-tuning step of that model instead (`tfhead.training.finetune.FineTuner`:
+the person's G and ψ' on L_CNT + L_ADV, then D; batch 4 with their warps, random weights); the
+host's part of fine-tuning — drawing the batch, ~17 ms against ~355 ms per step on the demo's
+astronaut (BUILD_NOTES) — is not timed.
 """
 
 import json
@@ -46,37 +51,44 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
     from tfhead import config as cfg
     from tfhead.training import distribute, feature_networks, meta_learning
 
-    if preset == "demo":
+    if preset in ("demo", "demo_finetune"):
         from tfhead import demo
 
         config = demo.demo_config()
     else:
         config = cfg.get_preset(preset, {"train.content_loss": "random_vgg"})
-    with distribute.precision_policy("mixed_bfloat16" if mode.endswith("bf16") else "float32"):
-        content = feature_networks.build_content_networks(config.train.content_loss,
-                                                          config.model.resolution)
-        learner = meta_learning.MetaLearner(
-            config, num_videos=1000, content_networks=content, jit_compile=mode.endswith("xla"),
-            run_eagerly=mode == "eager")
     rng = np.random.default_rng(0)
     b, k, r = config.train.batch_size, config.train.k_shots, config.model.resolution
 
     def images(*shape):
         return tf.constant(rng.uniform(-1, 1, shape).astype(np.float32))
 
-    batch = {"frames": images(b, k, r, r, 3), "landmark_images": images(b, k, r, r, 3),
-             "target_frame": images(b, r, r, 3), "target_landmark_image": images(b, r, r, 3),
-             "video_index": tf.constant(rng.integers(0, 1000, b), tf.int32)}
-    if config.model.warp_guidance:  # small128: G also takes the source warped to the target
-        batch["target_warp"] = images(b, r, r, 3)
+    with distribute.precision_policy("mixed_bfloat16" if mode.endswith("bf16") else "float32"):
+        content = feature_networks.build_content_networks(config.train.content_loss,
+                                                          config.model.resolution)
+        if preset == "demo_finetune":
+            step, k = _finetune_step(config, content, images, mode), 1
+        else:
+            learner = meta_learning.MetaLearner(
+                config, num_videos=1000, content_networks=content,
+                jit_compile=mode.endswith("xla"), run_eagerly=mode == "eager")
+            batch = {"frames": images(b, k, r, r, 3), "landmark_images": images(b, k, r, r, 3),
+                     "target_frame": images(b, r, r, 3),
+                     "target_landmark_image": images(b, r, r, 3),
+                     "video_index": tf.constant(rng.integers(0, 1000, b), tf.int32)}
+            if config.model.warp_guidance:  # G also takes the source warped to the target
+                batch["target_warp"] = images(b, r, r, 3)
+
+            def step():
+                return float(learner.train_step(batch)["loss/g/total"])
     start = time.perf_counter()
     for _ in range(warmup):
-        float(learner.train_step(batch)["loss/g/total"])
+        step()
     first = time.perf_counter() - start
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        float(learner.train_step(batch)["loss/g/total"])
+        step()
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     profile = None
@@ -86,7 +98,7 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
         with tempfile.TemporaryDirectory() as logdir:
             tf.profiler.experimental.start(logdir)
             for _ in range(3):
-                float(learner.train_step(batch)["loss/g/total"])
+                step()
             tf.profiler.experimental.stop()
             profile = _breakdown(logdir, steps=3)
     return {"profile": profile, "preset": preset, "mode": mode, "batch": b, "k": k, "d_steps": config.train.d_steps,
@@ -97,6 +109,31 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
 
 _NETWORKS = (("embedder", "E"), ("generator", "G"), ("discriminator", "D"), ("face", "content"),
              ("vgg", "content"))
+
+
+def _finetune_step(config, content, images, mode: str):
+    """One `FineTuner` step of a person made from random-weight networks, as a callable."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tfhead.models import networks
+    from tfhead.models.person import PersonGenerator
+    from tfhead.training import finetune
+
+    if mode not in ("tf.function", "tf.function+bf16"):
+        raise ValueError(f"demo_finetune runs under tf.function only, not {mode!r}.")
+    _, generator, discriminator = networks.build_networks(config.model, num_videos=1)
+    embedding = np.random.default_rng(1).normal(size=(config.model.embedding_dim,))
+    embedding = embedding.astype("float32")
+    person = PersonGenerator.from_meta_generator(generator, generator.project(embedding[None])[0])
+    person_d = networks.PersonDiscriminator.from_discriminator(discriminator, embedding)
+    tuner = finetune.FineTuner(config, person, person_d, content)
+    b, r = config.train.batch_size, config.model.resolution
+    batch = [images(b, r, r, 3) for _ in range(3 if config.model.warp_guidance else 2)]
+
+    def step():
+        return float(tf.reduce_mean(tuner.step(*batch)["loss/g/total"]))
+    return step
 
 
 def _breakdown(logdir: str, steps: int) -> dict:
