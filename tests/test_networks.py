@@ -75,9 +75,9 @@ def test_embed_person_is_mean_over_k(rng, tiny):
 
 
 def test_embedder_final_relu_is_a_switch_on_the_same_weights(rng, tiny):
-    """`model.embedder_final_relu=False` drops only E's last ReLU: same weights, the pooled
-    features may go negative, and the ReLU'd E is the same network with the ReLU applied to the
-    features before the (sum) pooling; D keeps its ReLU and its config round-trips."""
+    """`model.embedder_final_relu=False` drops only E's last ReLU: on the same weights its
+    output is the unclipped pooled features (some negative) where the paper's E gives
+    non-negative, different ones; the switch round-trips through the config and D has none."""
     model = cfg.get_preset("tiny", {"model.embedder_final_relu": False}).model
     linear, _, discriminator = networks.build_networks(model, num_videos=1)
     assert not linear.final_relu and tiny[0].final_relu
