@@ -383,17 +383,6 @@ class PhotoWarper:
         map_y = affine[index, 0, 1] * x + affine[index, 1, 1] * y + affine[index, 2, 1]
         return x0, y0, map_x, map_y
 
-    def maps(self, target_landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The backward map (`cv2.remap`'s map_x, map_y `[H, W]` float32) of one target."""
-        h, w = self.image.shape[:2]
-        map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        local = self._local_maps(target_landmarks)
-        if local is not None:
-            x0, y0, local_x, local_y = local
-            map_x[y0:y0 + local_x.shape[0], x0:x0 + local_x.shape[1]] = local_x
-            map_y[y0:y0 + local_y.shape[0], x0:x0 + local_y.shape[1]] = local_y
-        return map_x, map_y
-
     def warp(self, target_landmarks: np.ndarray) -> np.ndarray:
         """The photo with its landmarks moved to `target_landmarks` `[68, 2]` (same size/dtype)."""
         out = self.image.copy()
