@@ -169,6 +169,10 @@ def main(argv):
         preset, mode = _ONE.value.split(",")
         print(json.dumps(measure(preset, mode, _STEPS.value, _WARMUP.value)))
         return
+    if "demo_finetune" in _PRESETS.value and not set(_MODES.value) <= {"tf.function",
+                                                                       "tf.function+bf16"}:
+        raise app.UsageError("--presets=demo_finetune runs with --modes=tf.function and/or "
+                             f"tf.function+bf16 only, not {_MODES.value}.")
     rows = []
     for preset in _PRESETS.value:
         for mode in _MODES.value:
