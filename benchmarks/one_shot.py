@@ -8,14 +8,14 @@ r"""One real photo animated by a driving clip: would a viewer accept the portrai
 
 For every case (source photo × driving clip) and every system it prints
 
-    | system | face found | same person | mouth r | eyes r | roll r |
+    | system | face found | same person | mouth r | eyes r | roll r | turn r | face detail |
 
 with the definitions of `tfhead.evaluation.viewer` (dlib's HOG detector, dlib's face-recognition descriptor
-against the source photo at distance 0.6, Pearson r of mouth opening, eye aspect ratio and head roll
-between output and driver, every frame upscaled to a shorter side of at least 256 px). All numbers,
+against the source photo at distance 0.6, Pearson r of mouth opening, eye aspect ratio, head roll
+and head turn between output and driver, every frame upscaled to a shorter side of at least 256 px). All numbers,
 per-frame series included, go to `<workdir>/one_shot.json`; per case a PNG strip
-`<workdir>/strips/<source>__<driver>.png` shows driver and outputs at four moments (rest, widest
-mouth, deepest blink, largest roll) for a human to look at. Last it prints, per system, the mean
+`<workdir>/strips/<source>__<driver>.png` shows driver and outputs at five moments (rest, widest
+mouth, deepest blink, largest roll, largest turn) for a human to look at. Last it prints, per system, the mean
 over the cases it ran on with the min…max in brackets (the README's table; `summary` in the JSON).
 
 **Sources** (real portraits; `--sources`): `astronaut` (skimage's portrait, 512²), `painting` (the
@@ -36,6 +36,10 @@ eyes open, no turn) so that the first frame is a fair neutral reference for rela
 * `lfw` — another real person: a face of skimage's `lfw_subset` (25×25 grey, Labeled Faces in the
   Wild; `--lfw_index`) enlarged ×8 and padded, warped along the schedule. It is the only other real
   face skimage ships (`camera`'s photographer is not found by dlib; the other images hold none).
+* `turn` (not in the default `--drivers`) — large head turns: the `procedural` driver's identity
+  turning up to ±29° (`TURN_YAW` = 0.5 rad, twice the others' ±14°) along its own schedule. dlib
+  finds this head in about 0.9 of its frames (it loses the most turned ones); the other drivers'
+  turns are too small to fold or shear a warp.
 
 Each driver is written as an H.264 mp4 into `<workdir>/clips/` and read back, so every system and
 the measurement see the frames the animation command line would decode. Every output is kept in
@@ -47,9 +51,11 @@ landmark series and dlib's measurement of its frames: the ceiling of what "r" ca
 * `warp` — no learning: the full source photo, at its resolution, warped piecewise-affinely so that
   its dlib landmarks follow the driver's dlib landmarks retargeted with relative motion
   (`tfhead.animation.driving.MotionMapper("relative", ...)`, i.e. `tfhead.face.retarget`).
-* `warp_mouth` — `warp` with the mouth gap it opens painted dark; `warp_painted` — and closing
-  eyes painted as closed lids too (`motion.paint_openings`: what a warp-guided model's warp input
-  shows). No learning: they tell what the model adds.
+* `warp_mouth` — `warp` with the mouth gap it opens painted dark; `warp_painted` — what a
+  warp-guided model's warp input shows: the hair and forehead moved rigidly with the head
+  (`PhotoWarper`'s head points, which `warp` and `warp_mouth` leave out), closing eyes painted as
+  closed lids and the mouth gap dark (`motion.paint_openings`). No learning: they tell what the
+  model adds.
 * `still` — the source photo on every frame: the floor (same person 1.00, correlations n/a).
 * `finetune:<meta workdir>[:steps=N][:augment=0|1][:paste=0|1][:background=warp|rigid][:detail=D][:lr_g=…][:lr_d=…][:seed=S]`
   — a person fine-tuned on each source photo from that meta-learning run (kept in
@@ -101,7 +107,9 @@ SOURCES = ("astronaut", "painting", "mirror", "relit", "procedural")
 # The held-out procedural source: an identity no training corpus of the project draws (the demo's
 # corpus uses seeds below 100, drivers 10_000 + seed).
 HELD_OUT_IDENTITY = 20_000
-DRIVERS = ("self", "procedural", "lfw")
+DRIVERS = ("self", "procedural", "lfw", "turn")
+DEFAULT_DRIVERS = ("self", "procedural", "lfw")
+TURN_YAW = 0.5   # the `turn` driver's largest head turn, radians (29°; the others turn 14°)
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/tfhead_one_shot",
                                "Folder for the driving clips, outputs, PNG strips and the JSON.")
@@ -109,7 +117,8 @@ _SYSTEMS = flags.DEFINE_list(
     "systems", ["warp"],
     "Systems to run: warp, still, person:<person checkpoint folder> (comma-separated).")
 _SOURCE_NAMES = flags.DEFINE_list("sources", list(SOURCES), f"Source photos, of {SOURCES}.")
-_DRIVER_NAMES = flags.DEFINE_list("drivers", list(DRIVERS), f"Driving clips, of {DRIVERS}.")
+_DRIVER_NAMES = flags.DEFINE_list("drivers", list(DEFAULT_DRIVERS),
+                                  f"Driving clips, of {DRIVERS}.")
 _FRAMES = flags.DEFINE_integer("frames", 64, "Frames per driving clip.", lower_bound=8)
 _FPS = flags.DEFINE_float("fps", 25.0, "Frame rate of the driving clips.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the talking schedules.")
@@ -277,18 +286,22 @@ def warp_photo_clip(photo: np.ndarray, base: np.ndarray, schedule: Schedule,
     (frames `[T, H, W, 3]`, true landmarks `[T, 68, 2]`)."""
     track = photo_track(base, schedule)
     closed = photo_track(base, dataclasses.replace(schedule, mouth=np.zeros(len(schedule))))
-    warper = motion.PhotoWarper(photo, base)
+    # The plain warp (no head points): the driving clips stay what they were when the tables in
+    # the README were measured.
+    warper = motion.PhotoWarper(photo, base, head_points=False)
     frames = np.stack([paint_mouth(warper.warp(p), p, q, mouth_colour)
                        for p, q in zip(track, closed)])
     return frames, track
 
 
-def procedural_driver(identity_seed: int, schedule: Schedule, size: int = 256):
-    """A procedural talking head along a schedule: (frames, true landmarks)."""
+def procedural_driver(identity_seed: int, schedule: Schedule, size: int = 256,
+                      yaw_amount: float = 0.25):
+    """A procedural talking head along a schedule, turning up to `yaw_amount` radians:
+    (frames, true landmarks)."""
     identity = procedural.random_identity(identity_seed)
     track = np.stack([procedural.procedural_landmarks(
         identity, size, mouth_open=1.2 * schedule.mouth[i], eyes_open=1 - schedule.closure[i],
-        yaw=0.25 * schedule.yaw[i], roll=np.deg2rad(schedule.roll[i]), scale=schedule.scale[i],
+        yaw=yaw_amount * schedule.yaw[i], roll=np.deg2rad(schedule.roll[i]), scale=schedule.scale[i],
         shift=tuple(0.42 * schedule.shift[i])) for i in range(len(schedule))])
     frames = np.stack([procedural.render_face(identity, p, size, seed=identity_seed * 1009 + i)
                        for i, p in enumerate(track)])
@@ -401,7 +414,7 @@ def measure_truth_agreement(truth: np.ndarray, measures: viewer.FrameMeasures) -
     found = measures.found
     out = {}
     for name, fn in (("mouth", viewer.mouth_ratio), ("eyes", viewer.eye_aspect_ratio),
-                     ("roll", viewer.roll_degrees)):
+                     ("roll", viewer.roll_degrees), ("turn", viewer.turn_ratio)):
         series = np.array([fn(p) for p in truth])
         out[f"{name}_r_truth"] = viewer.pearson(np.where(found, series, np.nan),
                                                 getattr(measures, name))
@@ -415,11 +428,12 @@ System = Callable[[np.ndarray, np.ndarray, DriverClip], np.ndarray]
 
 
 def _warped_clip(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip,
-                 paint=None) -> np.ndarray:
+                 paint=None, head_points: bool = False) -> np.ndarray:
     """The photo warped to the driver's motion retargeted onto it (see `warp_system`), each frame
-    passed through `paint(frame, target, source_landmarks)` when given."""
+    passed through `paint(frame, target, source_landmarks)` when given; `head_points`: the hair
+    and forehead move rigidly with the head (`motion.PhotoWarper`), else the plain warp."""
     mapper = driving.MotionMapper("relative", source_landmarks, max(photo.shape[:2]))
-    warper = motion.PhotoWarper(photo, source_landmarks)
+    warper = motion.PhotoWarper(photo, source_landmarks, head_points=head_points)
     frames = []
     for points in clip.landmarks:
         target = mapper.landmarks(points)
@@ -429,7 +443,8 @@ def _warped_clip(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverCl
 
 
 def warp_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
-    """The warp baseline: the full photo warped to the driver's motion retargeted onto it.
+    """The warp baseline: the full photo warped piecewise-affinely (over its landmarks and fixed
+    anchors only: `PhotoWarper(head_points=False)`) to the driver's motion retargeted onto it.
 
     The driver's dlib landmarks (its frame pixels) go through `MotionMapper("relative")` with the
     photo's dlib landmarks (photo pixels) as the source reference: the first driver frame with a
@@ -447,9 +462,10 @@ def warp_mouth_system(photo: np.ndarray, source_landmarks: np.ndarray,
 
 def warp_painted_system(photo: np.ndarray, source_landmarks: np.ndarray,
                         clip: DriverClip) -> np.ndarray:
-    """`warp` with the mouth gap painted and closing eyes covered (`motion.paint_openings`, what
-    a warp-guided model's warp input shows): no learning."""
-    return _warped_clip(photo, source_landmarks, clip, motion.paint_openings)
+    """What a warp-guided model's warp input shows, no learning: the photo warped with its hair
+    moving with the head (`PhotoWarper`'s head points), the mouth gap painted and closing eyes
+    covered (`motion.paint_openings`)."""
+    return _warped_clip(photo, source_landmarks, clip, motion.paint_openings, head_points=True)
 
 
 def still_system(photo: np.ndarray, source_landmarks: np.ndarray, clip: DriverClip) -> np.ndarray:
@@ -610,13 +626,16 @@ def _tiles(frames: np.ndarray, landmarks: np.ndarray, indices: list[int], tile: 
 
 
 def strip_moments(measures: viewer.FrameMeasures) -> list[tuple[int, str]]:
-    """Four driver frames to show: rest (frame 0), widest mouth, deepest blink, largest roll."""
+    """Five driver frames to show: rest (frame 0), widest mouth, deepest blink, largest roll,
+    largest turn."""
     n = len(measures)
     chosen: list[tuple[int, str]] = [(0, "rest")]
     order = {"mouth": np.argsort(-np.nan_to_num(measures.mouth, nan=-np.inf)),
              "blink": np.argsort(np.nan_to_num(measures.eyes, nan=np.inf)),
              "roll": np.argsort(-np.abs(np.nan_to_num(measures.roll - np.nanmedian(
-                 measures.roll) if measures.found.any() else np.zeros(n))))}
+                 measures.roll) if measures.found.any() else np.zeros(n)))),
+             "turn": np.argsort(-np.abs(np.nan_to_num(measures.turn - np.nanmedian(
+                 measures.turn) if measures.found.any() else np.zeros(n))))}
     for label, candidates in order.items():
         for i in candidates:
             if all(abs(int(i) - j) > 1 for j, _ in chosen):
@@ -697,7 +716,8 @@ def run(source_names: list[str], driver_names: list[str], system_names: list[str
         "sources": {}, "drivers": {}, "cases": []}
     schedules = {"self": talking_schedule(num_frames, seed, fps),
                  "procedural": talking_schedule(num_frames, seed + 1, fps),
-                 "lfw": talking_schedule(num_frames, seed + 2, fps)}
+                 "lfw": talking_schedule(num_frames, seed + 2, fps),
+                 "turn": talking_schedule(num_frames, seed + 3, fps)}
     for kind, schedule in schedules.items():
         _log(f"schedule {kind}: {schedule.summary()}")
 
@@ -740,6 +760,13 @@ def run(source_names: list[str], driver_names: list[str], system_names: list[str
             "procedural", "procedural", f"procedural talking head, identity seed "
             f"{procedural_identity}, 256²", frames, truth, fps, workdir, meter),
             schedules["procedural"])
+    if "turn" in driver_names:
+        frames, truth = procedural_driver(procedural_identity, schedules["turn"],
+                                          yaw_amount=TURN_YAW)
+        shared["turn"] = add_driver(build_clip(
+            "turn", "procedural", f"procedural talking head turning ±{np.degrees(TURN_YAW):.0f}°, "
+            f"identity seed {procedural_identity}, 256²", frames, truth, fps, workdir, meter),
+            schedules["turn"])
     if "lfw" in driver_names:
         face = lfw_face(lfw_index)
         found = meter.measure([face])
@@ -760,7 +787,7 @@ def run(source_names: list[str], driver_names: list[str], system_names: list[str
             drivers.append(add_driver(build_clip(
                 f"self:{source.name}", source.name, f"{source.name} warped along the schedule",
                 frames, truth, fps, workdir, meter), schedules["self"]))
-        drivers += [shared[k] for k in ("procedural", "lfw") if k in shared]
+        drivers += [shared[k] for k in ("procedural", "lfw", "turn") if k in shared]
         for clip in drivers:
             case = f"{source.name} ← {clip.name.split(':')[0]}"
             rows, outputs, entry = {}, {}, {"source": source.name, "driver": clip.name,

@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 
 from tfhead.face import landmarks as lm
-from tfhead.face import motion
+from tfhead.face import crop, motion
 
 # Normalized mean error (mean point distance / inter-ocular distance) allowed between dlib's
 # landmarks on a warped frame and the true warped landmarks. Measured: median 0.022, max 0.033
@@ -53,7 +53,7 @@ def test_the_warp_is_each_triangle_moved_affinely_and_leaves_the_rest_exact(astr
     warper = motion.PhotoWarper(image, base)
     target = motion.motion_track(base, 8, seed=2)[5]
     warped = warper.warp(target).astype(np.float64)
-    moved = np.concatenate([target, warper.anchors])
+    moved = warper.targets(target)
     h, w = image.shape[:2]
     checked = 0
     for triangle in warper.triangles:
@@ -72,12 +72,71 @@ def test_the_warp_is_each_triangle_moved_affinely_and_leaves_the_rest_exact(astr
             checked += 1
     assert checked > 100
     anchored = np.ones((h, w), bool)
-    for triangle in warper.triangles[np.any(warper.triangles < 68, axis=1)]:
+    for triangle in warper.triangles[np.any(warper.triangles < 68 + len(warper.head), axis=1)]:
         region = np.zeros((h, w), np.uint8)
         cv2.fillConvexPoly(region, np.round(moved[triangle]).astype(np.int32), 1)
         anchored &= ~cv2.dilate(region, np.ones((5, 5), np.uint8)).astype(bool)
     assert anchored.mean() > 0.4
     np.testing.assert_array_equal(warped[anchored], image[anchored])
+
+
+def test_the_hair_moves_with_the_head(astronaut):
+    """The head points follow the upper face's similarity exactly: a target that only moves the
+    head (rotated, scaled, shifted) moves the hair and forehead with it, and the warp is then that
+    similarity on the head points' whole region; a turn (the outline's top pulled sideways, the
+    brows barely) moves them with the head as a whole instead of shearing the hair between the
+    brows and the fixed ring."""
+    image, base = astronaut
+    warper = motion.PhotoWarper(image, base)
+    assert len(warper.head) >= 8
+    plain = motion.PhotoWarper(image, base, head_points=False)
+    assert len(plain.head) == 0 and len(plain.source) == len(warper.source) - len(warper.head)
+    angle, scale, shift = np.deg2rad(8.0), 1.05, np.array([6.0, -4.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    centre = base.mean(axis=0)
+    moved = (base - centre) @ rotation.T * scale + centre + shift
+    targets = warper.targets(moved)
+    expected = (warper.head - centre) @ rotation.T * scale + centre + shift
+    np.testing.assert_allclose(targets[68:68 + len(warper.head)], expected, atol=1e-6)
+    np.testing.assert_array_equal(targets[68 + len(warper.head):], warper.anchors)
+    # Inside the region the head points enclose with the upper face, the warp is that similarity.
+    warped = warper.warp(moved).astype(np.float64)
+    forward = cv2.getAffineTransform(*(np.float32(a[[17, 26, 8]]) for a in (base, moved)))
+    reference = cv2.warpAffine(image, forward, image.shape[1::-1], flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT_101).astype(np.float64)
+    hair = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(hair, [np.round(np.concatenate([expected, moved[[26, 24, 19, 17]]])).astype(
+        np.int32)], 1)
+    hair = cv2.erode(hair, np.ones((5, 5), np.uint8)).astype(bool)
+    assert hair.sum() > 2000
+    assert np.abs(warped[hair] - reference[hair]).mean() < 1.0
+
+    # A turn: the outline's top moves sideways a fifth of the face width, the brows a tenth.
+    width = float(np.ptp(base[:, 0]))
+    turned = base.copy()
+    turned[[0, 1, 2, 14, 15, 16], 0] += 0.2 * width
+    turned[17:27, 0] += 0.1 * width
+    head = warper.targets(turned)[68:68 + len(warper.head)]
+    step = head - warper.head
+    assert np.all(step[:, 0] > 0.05 * width)                 # the hair goes along …
+    assert np.ptp(step, axis=0).max() < 0.1 * width           # … as one piece
+
+
+def test_head_points_keep_room_in_a_face_crop(astronaut):
+    """In a model-sized face crop the hair's points sit 85 % of the way to the border (room for
+    the head to move before anything folds over the border anchors); near an image edge a ray
+    without room gets no point rather than one inside the face."""
+    image, base = astronaut
+    box = crop.crop_box(base)
+    points = (base - [box.cx - box.size / 2, box.cy - box.size / 2]) * 128 / box.size
+    head = motion._head_points(128, 128, points)
+    size = float(np.ptp(points, axis=0).max())
+    assert len(head) == 11
+    assert head.min() >= 8 and head.max() <= 127 - 8
+    assert np.all(np.linalg.norm(head - points.mean(axis=0), axis=1) >= 0.6 * size)
+    # The face against the image's left edge: the rays to the left have no room.
+    edge = motion._head_points(512, 512, base - [base[:, 0].min() - 5, 0])
+    assert 0 < len(edge) < 11 and edge[:, 0].min() >= 0
 
 
 def test_no_face_raises_the_specific_error(detector, rng):

@@ -60,6 +60,34 @@ def test_geometry_of_the_three_series():
     assert viewer.eye_aspect_ratio(square) == pytest.approx(4 / 6)
 
 
+def test_turn_is_signed_and_grows_with_the_head_turn():
+    identity = procedural.random_identity(3)
+    yaws = np.deg2rad([-30, -15, 0, 15, 30])
+    turns = [viewer.turn_ratio(procedural.procedural_landmarks(identity, 256, yaw=y))
+             for y in yaws]
+    assert turns[2] == pytest.approx(0.0, abs=1e-6)
+    assert np.all(np.diff(turns) > 0.05)                         # the nose goes with the turn
+    assert turns[-1] == pytest.approx(-turns[0], abs=1e-6) and 0.3 < turns[-1] < 0.8
+    # Roll and size do not change it.
+    rolled = procedural.procedural_landmarks(identity, 512, yaw=yaws[-1], roll=np.deg2rad(12))
+    assert viewer.turn_ratio(rolled) == pytest.approx(turns[-1], abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 3, 7])
+def test_a_turned_procedural_head_keeps_its_outline_outside_its_eyes(seed):
+    """The jaw line is the turned head's silhouette (procedural._HEAD_DEPTH), not fixed points:
+    the outline stays outside both eyes' outer corners up to a 35° turn (turning fixed points
+    pulled the far side's outline inside the far eye from about 30°)."""
+    identity = procedural.random_identity(seed)
+    for degrees in (20, 30, 35):
+        for sign in (-1, 1):
+            p = procedural.procedural_landmarks(identity, 256, yaw=sign * np.deg2rad(degrees))
+            left, right = p[0:2, 0].max(), p[15:17, 0].min()   # the outline at eye height
+            assert left < p[36, 0] and right > p[45, 0]
+    frontal = procedural.procedural_landmarks(identity, 256)
+    np.testing.assert_allclose(frontal[:17, 0] - 128, -(frontal[16::-1, 0] - 128), atol=1e-3)
+
+
 def test_pearson_is_nan_when_it_cannot_be_measured():
     assert viewer.pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert viewer.pearson([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
@@ -100,8 +128,8 @@ def test_the_astronaut_is_found_and_is_herself(meter):
     assert numbers["face_detail"] == pytest.approx(1.0)
     table = viewer.markdown_table([("still", numbers)])
     assert table.splitlines()[0] == ("| system | face found | same person | mouth r | eyes r | "
-                                     "roll r | face detail |")
-    assert table.splitlines()[2] == "| still | 1.00 | 1.00 | n/a | n/a | n/a | 1.00 |"
+                                     "roll r | turn r | face detail |")
+    assert table.splitlines()[2] == "| still | 1.00 | 1.00 | n/a | n/a | n/a | n/a | 1.00 |"
 
 
 def test_face_detail_sees_a_face_rendered_small_and_shown_large(meter):
@@ -146,6 +174,19 @@ def test_the_talking_schedule_talks_blinks_and_moves(one_shot):
     assert np.ptp(schedule.roll) >= 14 and np.ptp(schedule.yaw) >= 1.5
     # It starts at rest: the first frame is a fair neutral reference for relative motion.
     assert schedule.mouth[0] == 0 and schedule.closure[0] == 0 and schedule.roll[0] == 0
+
+
+def test_the_turning_driver_turns_further_than_the_others(meter, one_shot):
+    schedule = one_shot.talking_schedule(16, seed=3)
+    frames, truth = one_shot.procedural_driver(10_000, schedule, yaw_amount=one_shot.TURN_YAW)
+    _, usual = one_shot.procedural_driver(10_000, schedule)
+    turn = np.array([viewer.turn_ratio(p) for p in truth])
+    assert np.ptp(turn) > 1.7 * np.ptp([viewer.turn_ratio(p) for p in usual])
+    measured = meter.measure(frames)
+    assert measured.found.mean() >= 0.75
+    # dlib reads the turn the clip was made with, if roughly (r ≈ 0.85 over 64 frames: the
+    # procedural nose is a line, and its tip is where dlib is least sure).
+    assert viewer.pearson(np.where(measured.found, turn, np.nan), measured.turn) > 0.6
 
 
 def test_the_warp_baseline_keeps_the_face(meter, one_shot):

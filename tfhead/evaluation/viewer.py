@@ -26,7 +26,10 @@ Definitions:
   (|p37 − p41| + |p38 − p40|) / (2 |p36 − p39|) and (|p43 − p47| + |p44 − p46|) / (2 |p42 − p45|).
 * **roll** — the angle in degrees of the line through the two eye centres (the means of points
   36–41 and 42–47), atan2(dy, dx) from the image-left eye to the image-right eye, image y down.
-* **mouth r, eyes r, roll r** — the Pearson correlation of that series between the output and the
+* **turn** — how far the head is turned left or right: the nose tip (p30) relative to the middle
+  of the two eye centres, along the line through them, over the distance between the eye centres
+  (0 for a frontal face; it grows towards the side the nose points to, about ±0.5 at a 30° turn).
+* **mouth r, eyes r, roll r, turn r** — the Pearson correlation of that series between the output and the
   DRIVER (measured with the same pipeline on the driver's frames), over the frames where both have
   a face. It is NaN — reported as "n/a" — when fewer than 3 such frames exist or either series has
   zero variance over them.
@@ -59,8 +62,8 @@ MIN_SIDE = 256
 SAME_PERSON_DISTANCE = 0.6
 MIN_PAIRED_FRAMES = 3
 DETAIL_SIDE = 256
-COLUMNS = ("face found", "same person", "mouth r", "eyes r", "roll r", "face detail")
-KEYS = ("face_found", "same_person", "mouth_r", "eyes_r", "roll_r", "face_detail")
+COLUMNS = ("face found", "same person", "mouth r", "eyes r", "roll r", "turn r", "face detail")
+KEYS = ("face_found", "same_person", "mouth_r", "eyes_r", "roll_r", "turn_r", "face_detail")
 # Columns shown as plain numbers (0.00); the others are correlations (+0.00).
 UNSIGNED_KEYS = ("face_found", "same_person", "face_detail")
 
@@ -109,6 +112,16 @@ def roll_degrees(points: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
+def turn_ratio(points: np.ndarray) -> float:
+    """The nose tip's offset from the middle of the eye centres, along the line through them, over
+    their distance (signed: + when the nose is towards the image-right eye)."""
+    p = np.asarray(points, np.float64)
+    left, right = p[36:42].mean(axis=0), p[42:48].mean(axis=0)
+    axis = right - left
+    distance = float(np.linalg.norm(axis))
+    return float(np.dot(p[30] - (left + right) / 2, axis) / max(distance, 1e-9) ** 2)
+
+
 def face_detail(frame_rgb: np.ndarray, box) -> float:
     """Mean absolute Laplacian of the grey square around a face box (left, top, right, bottom in
     `frame_rgb`'s pixels), resampled to `DETAIL_SIDE` px (module docstring, "face detail")."""
@@ -150,7 +163,7 @@ class FrameMeasures:
       boxes: `[N, 4]` left, top, right, bottom of the face, in input-frame pixels.
       landmarks: `[N, 68, 2]` the 68 landmarks in input-frame pixels (before upscaling).
       descriptors: `[N, 128]` dlib face-recognition descriptors.
-      mouth, eyes, roll: `[N]` the series of the module docstring.
+      mouth, eyes, roll, turn: `[N]` the series of the module docstring.
       scale: `[N]` the upscaling factor used for each frame.
       detail: `[N]` `face_detail` of each frame (unnormalised).
     """
@@ -162,6 +175,7 @@ class FrameMeasures:
     mouth: np.ndarray
     eyes: np.ndarray
     roll: np.ndarray
+    turn: np.ndarray
     scale: np.ndarray
     detail: np.ndarray
 
@@ -179,7 +193,8 @@ class FrameMeasures:
             return [None if not np.isfinite(v) else round(float(v), 5) for v in values]
 
         return {"found": [bool(f) for f in self.found], "mouth": clean(self.mouth),
-                "eyes": clean(self.eyes), "roll": clean(self.roll), "detail": clean(self.detail)}
+                "eyes": clean(self.eyes), "roll": clean(self.roll), "turn": clean(self.turn),
+                "detail": clean(self.detail)}
 
 
 @dataclasses.dataclass
@@ -188,7 +203,7 @@ class Comparison:
 
     Attributes:
       face_found, same_person: fractions of the output's frames.
-      mouth_r, eyes_r, roll_r: Pearson correlations with the driver (NaN: "n/a").
+      mouth_r, eyes_r, roll_r, turn_r: Pearson correlations with the driver (NaN: "n/a").
       face_detail: the output's median face detail over the source photo's (NaN: no face, or
         the source given as a descriptor only).
       frames: output frames measured.
@@ -201,6 +216,7 @@ class Comparison:
     mouth_r: float
     eyes_r: float
     roll_r: float
+    turn_r: float
     face_detail: float
     frames: int
     paired_frames: int
@@ -273,7 +289,7 @@ class ViewerMeter:
         boxes = np.full((n, 4), np.nan)
         points = np.full((n, 68, 2), np.nan)
         descriptors = np.full((n, 128), np.nan)
-        mouth, eyes, roll = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        mouth, eyes, roll, turn = (np.full(n, np.nan) for _ in range(4))
         detail = np.full(n, np.nan)
         scales = np.ones(n)
         for i, frame in enumerate(frames):
@@ -284,8 +300,10 @@ class ViewerMeter:
             found[i], boxes[i], points[i] = True, box, p / scale
             descriptors[i], scales[i] = descriptor, scale
             mouth[i], eyes[i], roll[i] = mouth_ratio(p), eye_aspect_ratio(p), roll_degrees(p)
+            turn[i] = turn_ratio(p)
             detail[i] = face_detail(landmarks_lib.to_rgb_uint8(frame), box)
-        return FrameMeasures(found, boxes, points, descriptors, mouth, eyes, roll, scales, detail)
+        return FrameMeasures(found, boxes, points, descriptors, mouth, eyes, roll, turn, scales,
+                             detail)
 
     def source_descriptor(self, source_photo_rgb: np.ndarray | FrameMeasures) -> np.ndarray:
         """`[128]` descriptor of the source photo (or of a one-frame measurement of it).
@@ -327,7 +345,7 @@ class ViewerMeter:
         paired = output.found & driver.found
         r = {name: pearson(np.where(paired, getattr(output, name), np.nan),
                            np.where(paired, getattr(driver, name), np.nan))
-             for name in ("mouth", "eyes", "roll")}
+             for name in ("mouth", "eyes", "roll", "turn")}
         details = output.detail[output.found & np.isfinite(output.detail)]
         detail = (float(np.median(details)) / source_detail
                   if len(details) and np.isfinite(source_detail) and source_detail > 0
@@ -335,7 +353,8 @@ class ViewerMeter:
         return Comparison(
             face_found=float(output.found.mean()) if n else float("nan"),
             same_person=float(same.mean()) if n else float("nan"),
-            mouth_r=r["mouth"], eyes_r=r["eyes"], roll_r=r["roll"], face_detail=detail, frames=n,
+            mouth_r=r["mouth"], eyes_r=r["eyes"], roll_r=r["roll"], turn_r=r["turn"],
+            face_detail=detail, frames=n,
             paired_frames=int(paired.sum()), distances=distances)
 
     def compare(self, source_photo_rgb: np.ndarray, driver_frames: np.ndarray,
@@ -365,7 +384,7 @@ def format_number(value: float, kind: str = "r") -> str:
 
 
 def markdown_table(rows: Iterable[tuple[str, Mapping[str, float]]] | Mapping[str, Mapping]) -> str:
-    """`| system | face found | same person | mouth r | eyes r | roll r | face detail |`, one row
+    """`| system | face found | same person | mouth r | eyes r | roll r | turn r | face detail |`, one row
     per system.
 
     Args:

@@ -299,6 +299,34 @@ def _anchor_points(width: int, height: int, landmarks: np.ndarray) -> np.ndarray
     return np.concatenate([np.array(border, np.float64), ring])
 
 
+# Points whose layout only the head's motion changes much (upper outline, brows, nose bridge, eye
+# corners): the similarity from the photo's to the target's fits where the head went.
+_UPPER_FACE = np.array([0, 1, 2, 14, 15, 16, *range(17, 31), 36, 39, 42, 45])
+_HEAD_RADIUS = 0.95    # the head points' distance from the landmarks' centre, in face sizes …
+_HEAD_ROOM = 0.85      # … but at most this share of the way to the image's border …
+_HEAD_MIN = 0.6        # … and left out when that is closer than this (they would be in the face)
+_HEAD_ANGLES = np.deg2rad(np.linspace(165.0, 375.0, 11))   # 15° below the horizontal on each side, over the top
+
+
+def _head_points(width: int, height: int, landmarks: np.ndarray) -> np.ndarray:
+    """Points on the hair and forehead around the upper face that move rigidly with the head
+    (`PhotoWarper`): an arc of rays from the landmarks' centre over the top of the head, each point
+    `_HEAD_RADIUS` face sizes out or `_HEAD_ROOM` of the way to the image's border if that is
+    nearer (a face crop), so that the band between them and the border anchors leaves room to
+    move; a ray with less room than `_HEAD_MIN` face sizes gets no point. `[N, 2]`, N ≤ 11."""
+    centre = landmarks.mean(axis=0)
+    size = float(np.ptp(landmarks, axis=0).max())
+    rays = np.stack([np.cos(_HEAD_ANGLES), np.sin(_HEAD_ANGLES)], axis=1)
+    high = np.array([width - 1, height - 1], np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Distance along each ray to the border: the nearest of the two walls it heads for.
+        reach = np.where(rays > 1e-9, (high - centre) / rays,
+                         np.where(rays < -1e-9, -centre / rays, np.inf)).min(axis=1)
+    radius = np.minimum(_HEAD_RADIUS * size, _HEAD_ROOM * reach)
+    keep = radius >= _HEAD_MIN * size
+    return centre + radius[keep, None] * rays[keep]
+
+
 def _triangles(points: np.ndarray, width: int, height: int) -> list[tuple[int, int, int]]:
     # The subdivision's rectangle must hold every point: landmarks may lie outside the image
     # (a face cut by a crop's border in a training corpus).
@@ -326,8 +354,16 @@ def _triangles(points: np.ndarray, width: int, height: int) -> list[tuple[int, i
 class PhotoWarper:
     """Warps one photo so that its landmarks move to new positions (piecewise affine).
 
-    The triangulation is computed once on the photo's landmarks plus fixed anchors (the image
-    border and a ring around the face, `_anchor_points`), so only the face region moves. Each
+    The triangulation is computed once on the photo's landmarks, head points and fixed anchors
+    (the image border and a ring 1.6 face sizes around the face, `_anchor_points`), so only the
+    head's region moves. The head points (`_head_points`: an arc over the hair and forehead,
+    0.95 face sizes from the face's centre, or 85 % of the way to the image's border in a crop)
+    follow the head rigidly: each target puts them where
+    the similarity that takes the photo's upper-face landmarks (`_UPPER_FACE`) to the target's
+    takes them. Without them (`head_points=False`, the plain warp) the hair and forehead lie in
+    long triangles between the landmarks and the fixed ring, which a turning head shears: the
+    outline's top moves sideways by a fifth of the face width at a 30° turn while the brows
+    barely do, and the hair shows a straight cut from the brow's end. Each
     `warp` is one dense backward map: every output pixel is assigned the target triangle it falls
     in (a rasterized triangle-index image), mapped through that triangle's affine transform back
     into the photo, and sampled bilinearly with `cv2.remap` (border reflected). Where target
@@ -339,25 +375,36 @@ class PhotoWarper:
     on every frame, and paste-back the moved photo.
     """
 
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray):
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, head_points: bool = True):
         self.image = np.asarray(image)
         h, w = self.image.shape[:2]
-        landmarks = np.asarray(landmarks, np.float64)
-        self.anchors = _anchor_points(w, h, landmarks)
-        self.source = np.concatenate([landmarks, self.anchors])
+        self.landmarks = np.asarray(landmarks, np.float64)
+        self.head = (_head_points(w, h, self.landmarks) if head_points
+                     else np.zeros((0, 2), np.float64))
+        self.anchors = _anchor_points(w, h, self.landmarks)
+        self.source = np.concatenate([self.landmarks, self.head, self.anchors])
         self.triangles = np.asarray(_triangles(self.source, w, h), np.int64).reshape(-1, 3)
         # Triangles of anchors only map by the identity (anchors never move): only those with a
-        # landmark corner can change a pixel, so a warp computes the box around those and copies
-        # the rest of the photo.
-        self._moving = np.any(self.triangles < len(landmarks), axis=1)
+        # landmark or head-point corner can change a pixel, so a warp computes the box around
+        # those and copies the rest of the photo.
+        self._moving = np.any(self.triangles < len(self.landmarks) + len(self.head), axis=1)
+
+    def targets(self, target_landmarks: np.ndarray) -> np.ndarray:
+        """Where every mesh point goes for `target_landmarks` `[68, 2]`: the landmarks, the head
+        points moved with the head, the anchors in place. `[P, 2]` float64."""
+        target = np.asarray(target_landmarks, np.float64)
+        head = self.head
+        if len(head):
+            head = retarget.apply_similarity(head, *retarget.fit_similarity(
+                self.landmarks[_UPPER_FACE], target[_UPPER_FACE]))
+        return np.concatenate([target, head, self.anchors])
 
     def _local_maps(self, target_landmarks: np.ndarray):
         """(x0, y0, map_x, map_y): the backward map on the box `[y0:y0+h', x0:x0+w']` of the
         output that holds every triangle with a landmark corner (outside it the map is the
         identity); None when that box is empty."""
         h, w = self.image.shape[:2]
-        target = np.concatenate([np.asarray(target_landmarks, np.float64), self.anchors])
-        dst = target[self.triangles]                      # [T, 3, 2]
+        dst = self.targets(target_landmarks)[self.triangles]   # [T, 3, 2]
         moving = dst[self._moving].reshape(-1, 2)
         x0, y0 = np.clip(np.floor(moving.min(axis=0)).astype(int) - 1, 0, [w, h])
         x1, y1 = np.clip(np.ceil(moving.max(axis=0)).astype(int) + 2, 0, [w, h])

@@ -104,12 +104,20 @@ def canonical_landmarks(identity: Identity, mouth_open: float = 0.0, eyes_open: 
     return p, z
 
 
+_HEAD_DEPTH = 1.1   # depth of the head in front of the jaw line, in units of its half-width
+
+
 def procedural_landmarks(identity: Identity, size: int, mouth_open: float = 0.0,
                          eyes_open: float = 1.0, yaw: float = 0.0, roll: float = 0.0,
                          scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Image landmarks `[68, 2]` of an identity in a `size`² frame for a pose and expression."""
     p, z = canonical_landmarks(identity, mouth_open, eyes_open)
     x = p[:, 0] * np.cos(yaw) + z * np.sin(yaw)
+    # The jaw line is the face's outline, not fixed points on it: a turned head's outline is the
+    # silhouette of its cross-section, an ellipse of half-width |x| and depth _HEAD_DEPTH·|x|
+    # centred at the jaw point's depth, whose extremes lie at ±|x|·√(cos² + k²·sin²) + z·sin.
+    # (Turning fixed points would pull the far side's outline inside the far eye past ~0.5 rad.)
+    x[:17] = p[:17, 0] * np.hypot(np.cos(yaw), _HEAD_DEPTH * np.sin(yaw)) + z[:17] * np.sin(yaw)
     pts = np.stack([x, p[:, 1]], axis=1) - [0.0, 0.25]
     c, s = np.cos(roll), np.sin(roll)
     pts = pts @ np.array([[c, s], [-s, c]])
