@@ -2,11 +2,13 @@
 them (NumPy/OpenCV only).
 
 * `motion_track`: a face's detected landmarks moved along smooth tracks — mouth opening, blinks,
-  small head turns, roll, scale and position changes — so the true landmarks of every frame are
-  known. Export calibrates int8 on such tracks, distillation renders them, tests and benchmarks
-  make driving clips of real portraits from them.
+  head turns up to 17° (a mean face's depth: the nose crosses the face), roll, scale and position
+  changes — so the true landmarks of every frame are known. Fine-tuning draws its pairs from such
+  tracks, export calibrates int8 on them, distillation renders them, tests and benchmarks make
+  driving clips of real portraits from them.
 * `PhotoWarper`: the photo warped piecewise affinely over a Delaunay triangulation of its
-  landmarks (plus anchors on the border) to any target landmarks.
+  landmarks, head points that carry the hair with the head, and fixed anchors to any target
+  landmarks.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tfhead.face import retarget
+from tfhead.face import procedural, retarget
 
 # ------------------------------------------------------------------------------------------------
 # Landmark motion.
@@ -22,15 +24,22 @@ from tfhead.face import retarget
 _UPPER_EYELIDS = {37: 41, 38: 40, 43: 47, 44: 46}   # upper lid point → lower lid point
 _LOWER_LIP = list(range(55, 60)) + [65, 66, 67]
 _CHIN = list(range(5, 12))
+MAX_YAW = 0.3   # motion_track's largest head turn at amplitude 1, radians (17°)
 
 
 def motion_track(base: np.ndarray, num_frames: int, seed: int, fps: float = 25.0,
                  amplitude: float = 1.0) -> np.ndarray:
     """Smooth landmark motion around `base` `[68, 2]`: `[num_frames, 68, 2]`.
 
-    Mouth opening and closing, blinks every ~2–4 s, small yaw (horizontal compression of the near
-    side), roll up to ~6°, scale changes up to ~6% and drift of a few percent of the face size.
+    Mouth opening and closing, blinks every ~2–4 s, head turns up to `MAX_YAW` (17°) left and
+    right, roll up to ~6°, scale changes up to ~6% and drift of a few percent of the face size.
     `amplitude` scales all of them (1 = defaults above).
+
+    A turn moves each landmark by a mean face's depth (`procedural.pseudo_depth`, in widths of the
+    face at its eyes, |p16 − p0| / 0.97): the nose tip goes furthest, the eyes less and the outline
+    follows the head's silhouette (`procedural.turn_x`), so the nose moves across the face as it
+    does when a real head turns — what a driver's turn becomes after retargeting, and what
+    fine-tuning pairs have to show the model.
     """
     rng = np.random.default_rng(seed)
     base = np.asarray(base, np.float64)
@@ -42,12 +51,13 @@ def motion_track(base: np.ndarray, num_frames: int, seed: int, fps: float = 25.0
     mouth *= amplitude * rng.uniform(0.6, 1.0)
     blink_period = rng.uniform(2.0, 4.0)
     blink = np.clip(1 - np.abs(((t + phase[1]) % blink_period) - 0.15) / 0.12, 0, 1)
-    yaw = amplitude * 0.12 * np.sin(2 * np.pi * 0.25 * t + phase[2])
+    yaw = amplitude * MAX_YAW * np.sin(2 * np.pi * 0.25 * t + phase[2])
     roll = amplitude * np.deg2rad(6.0) * np.sin(2 * np.pi * 0.18 * t + phase[3])
     scale = 1 + amplitude * 0.06 * np.sin(2 * np.pi * 0.13 * t + phase[4])
     drift = amplitude * 0.04 * size * np.stack(
         [np.sin(2 * np.pi * 0.1 * t + phase[5]), np.cos(2 * np.pi * 0.08 * t + phase[5])], axis=1)
 
+    depth = procedural.pseudo_depth() * float(np.linalg.norm(base[16] - base[0])) / 0.97
     frames = []
     eye_height = np.mean([np.linalg.norm(base[u] - base[l]) for u, l in _UPPER_EYELIDS.items()])
     for i in range(num_frames):
@@ -58,9 +68,7 @@ def motion_track(base: np.ndarray, num_frames: int, seed: int, fps: float = 25.0
         for upper, lower in _UPPER_EYELIDS.items():
             p[upper] += blink[i] * 0.85 * (p[lower] - p[upper]) * (eye_height > 0)
         rel = p - centre
-        # Yaw: points compress towards the turning side, more the further they are from the centre.
-        rel[:, 0] *= 1 - np.abs(yaw[i]) * 0.5
-        rel[:, 0] += yaw[i] * size * 0.25 * (1 - (rel[:, 0] / (0.6 * size)) ** 2)
+        rel[:, 0] = procedural.turn_x(rel[:, 0], depth, yaw[i])
         c, s = np.cos(roll[i]), np.sin(roll[i])
         rel = rel @ np.array([[c, s], [-s, c]])
         frames.append(centre + drift[i] + scale[i] * rel)

@@ -68,27 +68,22 @@ def canonical_landmarks(identity: Identity, mouth_open: float = 0.0, eyes_open: 
     x grows to the image right, y downwards; the face is 1 unit wide at the eyes.
     """
     p = np.zeros((68, 2))
-    z = np.zeros(68)
+    z = pseudo_depth()
     a = 0.5 * identity.jaw_width
     phi = np.linspace(0, np.pi, 17)
     p[0:17] = np.stack([-a * np.cos(phi), 0.05 + identity.chin_length * np.sin(phi) ** 1.2], axis=1)
-    z[0:17] = -0.35 + 0.35 * np.sin(phi)
     s, e = identity.eye_spacing / 2, identity.eye_size
     brow_y = -identity.brow_height - 0.02
     p[17:22] = _arc(-s - 0.6 * e - 0.04, -0.07, brow_y, 0.05, 5)
     p[22:27] = _arc(0.07, s + 0.6 * e + 0.04, brow_y, 0.05, 5)
-    z[17:27] = 0.1
     p[27:31] = np.stack([np.zeros(4), np.linspace(0.0, identity.nose_length, 4)], axis=1)
-    z[27:31] = np.linspace(0.1, 0.35, 4)
     ny = identity.nose_length + 0.05
     p[31:36] = np.stack([np.linspace(-0.1, 0.1, 5), ny - 0.015 * np.array([0, 1, 1.5, 1, 0])], 1)
-    z[31:36] = 0.22
     h = 0.35 * e * eyes_open + 0.01
     for start, cx in ((36, -s), (42, s)):
         xs = cx + e * np.array([-0.5, -0.2, 0.2, 0.5, 0.2, -0.2])
         ys = np.array([0.0, -h, -h, 0.0, h * 0.8, h * 0.8])
         p[start:start + 6] = np.stack([xs, ys], axis=1)
-        z[start:start + 6] = 0.05
     w, t = identity.mouth_width / 2, identity.lip_thickness
     my = identity.nose_length + 0.2
     gap = 0.12 * mouth_open
@@ -100,11 +95,40 @@ def canonical_landmarks(identity: Identity, mouth_open: float = 0.0, eyes_open: 
     p[60:65] = np.stack([np.linspace(-inner_w, inner_w, 5), my - 0.2 * t * np.array([0, 1, 1, 1, 0])], 1)
     p[65:68] = np.stack([np.linspace(inner_w, -inner_w, 5)[1:4], my + gap * np.array([0.8, 1, 0.8])], 1)
     p[60, 1] = p[64, 1] = my
-    z[48:68] = 0.15
     return p, z
 
 
 _HEAD_DEPTH = 1.1   # depth of the head in front of the jaw line, in units of its half-width
+
+
+def pseudo_depth() -> np.ndarray:
+    """`[68]` depths towards the viewer of a mean face's landmarks, in face widths (the width at
+    the eyes; the nose bridge's top at 0.1, the jaw's ends at −0.35)."""
+    z = np.zeros(68)
+    z[0:17] = -0.35 + 0.35 * np.sin(np.linspace(0, np.pi, 17))
+    z[17:27] = 0.1
+    z[27:31] = np.linspace(0.1, 0.35, 4)
+    z[31:36] = 0.22
+    z[36:48] = 0.05
+    z[48:68] = 0.15
+    return z
+
+
+def turn_x(x: np.ndarray, z: np.ndarray, yaw) -> np.ndarray:
+    """x of 68 landmarks (about the face's vertical midline; depths `z` in the same unit) after the
+    head turns by `yaw` radians (+: the nose goes to +x) about a vertical axis, seen from the front.
+
+    Points turn as x·cos + z·sin, but the jaw line (0–16) is the face's outline rather than fixed
+    points on it: a turned head's outline is the silhouette of its cross-section, an ellipse of
+    half-width |x| and depth `_HEAD_DEPTH`·|x| centred at the jaw point's depth, whose extremes lie
+    at ±|x|·√(cos² + k²·sin²) + z·sin. (Turning fixed points pulls the far side's outline inside
+    the far eye from about 30°.)
+    """
+    x = np.asarray(x, np.float64)
+    c, s = np.cos(yaw), np.sin(yaw)
+    out = x * c + z * s
+    out[:17] = x[:17] * np.hypot(c, _HEAD_DEPTH * s) + z[:17] * s
+    return out
 
 
 def procedural_landmarks(identity: Identity, size: int, mouth_open: float = 0.0,
@@ -112,13 +136,7 @@ def procedural_landmarks(identity: Identity, size: int, mouth_open: float = 0.0,
                          scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Image landmarks `[68, 2]` of an identity in a `size`² frame for a pose and expression."""
     p, z = canonical_landmarks(identity, mouth_open, eyes_open)
-    x = p[:, 0] * np.cos(yaw) + z * np.sin(yaw)
-    # The jaw line is the face's outline, not fixed points on it: a turned head's outline is the
-    # silhouette of its cross-section, an ellipse of half-width |x| and depth _HEAD_DEPTH·|x|
-    # centred at the jaw point's depth, whose extremes lie at ±|x|·√(cos² + k²·sin²) + z·sin.
-    # (Turning fixed points would pull the far side's outline inside the far eye past ~0.5 rad.)
-    x[:17] = p[:17, 0] * np.hypot(np.cos(yaw), _HEAD_DEPTH * np.sin(yaw)) + z[:17] * np.sin(yaw)
-    pts = np.stack([x, p[:, 1]], axis=1) - [0.0, 0.25]
+    pts = np.stack([turn_x(p[:, 0], z, yaw), p[:, 1]], axis=1) - [0.0, 0.25]
     c, s = np.cos(roll), np.sin(roll)
     pts = pts @ np.array([[c, s], [-s, c]])
     face_px = 0.42 * size * scale
