@@ -301,7 +301,8 @@ def procedural_driver(identity_seed: int, schedule: Schedule, size: int = 256,
     identity = procedural.random_identity(identity_seed)
     track = np.stack([procedural.procedural_landmarks(
         identity, size, mouth_open=1.2 * schedule.mouth[i], eyes_open=1 - schedule.closure[i],
-        yaw=yaw_amount * schedule.yaw[i], roll=np.deg2rad(schedule.roll[i]), scale=schedule.scale[i],
+        yaw=yaw_amount * schedule.yaw[i], roll=np.deg2rad(schedule.roll[i]),
+        scale=schedule.scale[i],
         shift=tuple(0.42 * schedule.shift[i])) for i in range(len(schedule))])
     frames = np.stack([procedural.render_face(identity, p, size, seed=identity_seed * 1009 + i)
                        for i, p in enumerate(track)])

@@ -28,11 +28,12 @@ Definitions:
   36–41 and 42–47), atan2(dy, dx) from the image-left eye to the image-right eye, image y down.
 * **turn** — how far the head is turned left or right: the nose tip (p30) relative to the middle
   of the two eye centres, along the line through them, over the distance between the eye centres
-  (0 for a frontal face; it grows towards the side the nose points to, about ±0.5 at a 30° turn).
-* **mouth r, eyes r, roll r, turn r** — the Pearson correlation of that series between the output and the
-  DRIVER (measured with the same pipeline on the driver's frames), over the frames where both have
-  a face. It is NaN — reported as "n/a" — when fewer than 3 such frames exist or either series has
-  zero variance over them.
+  (0 for a frontal face; signed, it grows towards the side the nose points to: 0.39–0.48 for
+  procedural heads turned 30°).
+* **mouth r, eyes r, roll r, turn r** — the Pearson correlation of that series between the output
+  and the DRIVER (measured with the same pipeline on the driver's frames), over the frames where
+  both have a face. It is NaN — reported as "n/a" — when fewer than 3 such frames exist or either
+  series has zero variance over them.
 * **face detail** — how much fine detail the face shows, relative to the source photo: in each
   frame with a face, the square around dlib's face box (side = the box's longer side, at the
   frame's own resolution) is resampled to `DETAIL_SIDE` = 256 px (area-averaged when shrinking,
@@ -384,8 +385,8 @@ def format_number(value: float, kind: str = "r") -> str:
 
 
 def markdown_table(rows: Iterable[tuple[str, Mapping[str, float]]] | Mapping[str, Mapping]) -> str:
-    """`| system | face found | same person | mouth r | eyes r | roll r | turn r | face detail |`, one row
-    per system.
+    """`| system | face found | same person | mouth r | eyes r | roll r | turn r | face detail |`,
+    one row per system.
 
     Args:
       rows: (system name, numbers keyed by `KEYS`) pairs, or a mapping name → numbers (a

@@ -313,7 +313,8 @@ _UPPER_FACE = np.array([0, 1, 2, 14, 15, 16, *range(17, 31), 36, 39, 42, 45])
 _HEAD_RADIUS = 0.95    # the head points' distance from the landmarks' centre, in face sizes …
 _HEAD_ROOM = 0.85      # … but at most this share of the way to the image's border …
 _HEAD_MIN = 0.6        # … and left out when that is closer than this (they would be in the face)
-_HEAD_ANGLES = np.deg2rad(np.linspace(165.0, 375.0, 11))   # 15° below the horizontal on each side, over the top
+# The rays: from 15° below the horizontal on one side, over the top, to 15° below on the other.
+_HEAD_ANGLES = np.deg2rad(np.linspace(165.0, 375.0, 11))
 
 
 def _head_points(width: int, height: int, landmarks: np.ndarray) -> np.ndarray:
@@ -366,12 +367,12 @@ class PhotoWarper:
     (the image border and a ring 1.6 face sizes around the face, `_anchor_points`), so only the
     head's region moves. The head points (`_head_points`: an arc over the hair and forehead,
     0.95 face sizes from the face's centre, or 85 % of the way to the image's border in a crop)
-    follow the head rigidly: each target puts them where
-    the similarity that takes the photo's upper-face landmarks (`_UPPER_FACE`) to the target's
-    takes them. Without them (`head_points=False`, the plain warp) the hair and forehead lie in
-    long triangles between the landmarks and the fixed ring, which a turning head shears: the
-    outline's top moves sideways by a fifth of the face width at a 30° turn while the brows
-    barely do, and the hair shows a straight cut from the brow's end. Each
+    follow the head rigidly: each target puts them where the similarity that takes the photo's
+    upper-face landmarks (`_UPPER_FACE`) to the target's takes them. Without them
+    (`head_points=False`, the plain warp) the hair and forehead lie in long triangles between the
+    landmarks and the fixed ring, which a turning head shears: at a 26° turn the outline's top
+    moves sideways against the brows' ends by about a quarter of the face width, and the hair
+    shows a straight cut from the brow's end (`benchmarks/turn_warp.py`). Each
     `warp` is one dense backward map: every output pixel is assigned the target triangle it falls
     in (a rasterized triangle-index image), mapped through that triangle's affine transform back
     into the photo, and sampled bilinearly with `cv2.remap` (border reflected). Where target
