@@ -103,6 +103,59 @@ def test_residual_block_shapes(rng, resample, norm, out_size):
     assert block.compute_output_shape(x.shape) == (2, out_size, out_size, 12)
 
 
+def _unfolded_block(block, x, params):
+    """The block as its docstring writes it: resampling as its own step next to each conv."""
+    from keras import ops
+
+    from tfhead.models import ops as tfops
+
+    h = ops.relu(block._normalize(x, 1, params, False)) if block.preactivation else x
+    if block.resample == "up":
+        h = tfops.upsample_2x(h, block.upsampling)
+    h = ops.relu(block._normalize(block.conv1(h), 2, params, False))
+    h = block.conv2(h)
+    skip = x
+    if block.resample == "down":
+        h, skip = tfops.downsample_avg_2x(h), tfops.downsample_avg_2x(block.skip_conv(x))
+    elif block.resample == "up":
+        skip = block.skip_conv(tfops.upsample_2x(x, block.upsampling))
+    return h + skip
+
+
+@pytest.mark.parametrize("resample,norm,upsampling", [
+    ("down", "none", "nearest"), ("down", "instance", "nearest"), ("up", "adain", "nearest"),
+    ("up", "adain", "bilinear")])
+def test_folded_resampling_equals_the_unfolded_block(rng, resample, norm, upsampling):
+    """Folding ×2 resampling into the convolutions changes only rounding: outputs and the kernels'
+    gradients match the block written step by step (bias and borders included)."""
+    import tensorflow as tf
+
+    block = blocks.ResidualBlock(5, resample=resample, norm=norm, upsampling=upsampling,
+                                 preactivation=norm != "none")
+    x = tf.constant(rng.normal(size=(2, 8, 6, 3)).astype("float32"))
+    params = None
+    if norm == "adain":
+        params = tuple(tf.constant(rng.normal(1.0, 0.3, size=(2, c)).astype("float32"))
+                       for c in (3, 3, 5, 5))
+    block(x, adain_params=params)
+    for weight in block.trainable_weights:  # biases away from zero, so they are checked too
+        if "kernel" not in weight.path:
+            weight.assign(rng.normal(size=weight.shape).astype("float32") * 0.5)
+    results = []
+    for fn in (lambda: block(x, adain_params=params), lambda: _unfolded_block(block, x, params)):
+        with tf.GradientTape() as tape:
+            y = fn()
+            loss = tf.reduce_sum(y * tf.sin(y))
+        results.append((y.numpy(), [g.numpy() for g in tape.gradient(loss, block.trainable_weights)]))
+    (y_folded, g_folded), (y_plain, g_plain) = results
+    scale = np.abs(y_plain).max()
+    np.testing.assert_allclose(y_folded, y_plain, atol=1e-5 * scale)
+    # A bias before a norm has a zero gradient in exact arithmetic: compare on the common scale.
+    gradient_scale = max(np.abs(b).max() for b in g_plain)
+    for a, b in zip(g_folded, g_plain):
+        np.testing.assert_allclose(a, b, atol=1e-4 * gradient_scale)
+
+
 def test_residual_block_identity_skip_has_no_conv(rng):
     block = blocks.ResidualBlock(6, resample="none")
     block(rng.normal(size=(1, 4, 4, 6)).astype("float32"))

@@ -46,3 +46,44 @@ def test_global_pool(rng):
     np.testing.assert_allclose(np.asarray(tfops.global_pool(x, "max")), x.max(axis=(1, 2)))
     with pytest.raises(ValueError):
         tfops.global_pool(x, "mean")
+
+
+def _conv_same(x, kernel):
+    """A NumPy stride-1 zero-padded 'same' convolution (odd square kernel), the reference."""
+    k = kernel.shape[0]
+    pad = k // 2
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    height, width = x.shape[1:3]
+    out = np.zeros(x.shape[:3] + (kernel.shape[-1],), np.float64)
+    for dy in range(k):
+        for dx in range(k):
+            out += padded[:, dy:dy + height, dx:dx + width] @ kernel[dy, dx]
+    return out
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_conv_avg_pool_is_pool_after_conv(rng, size):
+    """The folded 4×4 stride-2 convolution (or the pooled 1×1) equals conv → 2×2 average pool,
+    borders included, on non-square inputs."""
+    x = rng.normal(size=(2, 6, 10, 3)).astype("float32")
+    kernel = rng.normal(size=(size, size, 3, 5)).astype("float32")
+    bias = rng.normal(size=(5,)).astype("float32")
+    conv = _conv_same(x, kernel) + bias
+    expected = conv.reshape(2, 3, 2, 5, 2, 5).mean(axis=(2, 4))
+    got = np.asarray(tfops.conv_avg_pool_2x(x, kernel, bias))
+    assert got.shape == (2, 3, 5, 5)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("size,mode", [(3, "nearest"), (1, "nearest"), (1, "bilinear"),
+                                       (3, "bilinear")])
+def test_upsample_conv_is_conv_after_upsampling(rng, size, mode):
+    """The sub-pixel form (nearest, 3×3), the swapped 1×1 and the unfolded bilinear 3×3 all equal
+    conv(upsample(x)) + bias, borders included."""
+    x = rng.normal(size=(2, 5, 3, 4)).astype("float32")
+    kernel = rng.normal(size=(size, size, 4, 6)).astype("float32")
+    bias = rng.normal(size=(6,)).astype("float32")
+    expected = _conv_same(np.asarray(tfops.upsample_2x(x, mode), np.float64), kernel) + bias
+    got = np.asarray(tfops.upsample_conv_2x(x, kernel, bias, mode))
+    assert got.shape == (2, 10, 6, 6)
+    np.testing.assert_allclose(got, expected, atol=1e-4)

@@ -70,6 +70,11 @@ class ResidualBlock(keras.layers.Layer):
         in_channels = input_shape[-1]
         if in_channels != self.filters or self.resample != "none":
             self.skip_conv = layers.sn_conv2d(self.filters, 1, self.power_iterations, name="skip")
+        # Built here: resampling convolutions are run through `call_resampled`, not `__call__`.
+        self.conv1.build((None, None, None, in_channels))
+        self.conv2.build((None, None, None, self.filters))
+        if self.skip_conv is not None:
+            self.skip_conv.build((None, None, None, in_channels))
         self.built = True
 
     def _normalize(self, x, index, adain_params, training):
@@ -87,21 +92,25 @@ class ResidualBlock(keras.layers.Layer):
         h = x
         if self.preactivation:
             h = ops.relu(self._normalize(h, 1, adain_params, training))
+        # ×2 resampling is folded into the adjacent convolution (`SpectralConv2D.call_resampled`):
+        # the same function as upsample → conv1 and conv2 → pool, with fewer products.
         if self.resample == "up":
-            h = tfops.upsample_2x(h, self.upsampling)
-        h = self.conv1(h, training=training)
+            h = self.conv1.call_resampled(h, "up", self.upsampling, training=training)
+        else:
+            h = self.conv1(h, training=training)
         h = ops.relu(self._normalize(h, 2, adain_params, training))
-        h = self.conv2(h, training=training)
         if self.resample == "down":
-            h = tfops.downsample_avg_2x(h)
+            h = self.conv2.call_resampled(h, "down", training=training)
+        else:
+            h = self.conv2(h, training=training)
 
         skip = x
         if self.skip_conv is not None:
-            if self.resample == "up":
-                skip = tfops.upsample_2x(skip, self.upsampling)
-            skip = self.skip_conv(skip, training=training)
-            if self.resample == "down":
-                skip = tfops.downsample_avg_2x(skip)
+            if self.resample == "none":
+                skip = self.skip_conv(skip, training=training)
+            else:
+                skip = self.skip_conv.call_resampled(skip, self.resample, self.upsampling,
+                                                     training=training)
         return h + skip
 
     def compute_output_shape(self, input_shape):

@@ -33,6 +33,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfhead.models import ops as tfops
+
 SERIALIZATION_PACKAGE = "tfhead"
 
 
@@ -137,6 +139,21 @@ class SpectralConv2D(_SpectralNormalized):
     def call(self, x, training=False):
         y = ops.conv(x, self.normalized_kernel(training), strides=1, padding="same")
         return y + self.bias if self.use_bias else y
+
+    def call_resampled(self, x, resample: str, upsampling: str = "nearest", training=False):
+        """This convolution with ×2 resampling folded in (`tfhead.models.ops`):
+
+        resample="down": `downsample_avg_2x(self(x))`; resample="up":
+        `self(upsample_2x(x, upsampling))` — the same function with 4/9 (3×3 kernels) or ¼ (1×1)
+        of the products, and the same weights.
+        """
+        kernel = self.normalized_kernel(training)
+        bias = self.bias if self.use_bias else None
+        if resample == "down":
+            return tfops.conv_avg_pool_2x(x, kernel, bias)
+        if resample == "up":
+            return tfops.upsample_conv_2x(x, kernel, bias, upsampling)
+        raise ValueError(f"resample must be 'down' or 'up', got {resample!r}.")
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)

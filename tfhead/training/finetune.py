@@ -116,7 +116,14 @@ class FineTuner:
         inputs = landmark_images if warps is None else (landmark_images, warps)
 
         def discriminate(fake, training):
-            scores, features = self.discriminator(
+            if not training:  # G's update: real apart, so D's backward covers the fake half only
+                real_scores, real_features = self.discriminator((frames, landmark_images),
+                                                                 training=False)
+                fake_scores, fake_features = self.discriminator((fake, landmark_images),
+                                                                 training=False)
+                return (tf.stop_gradient(real_scores), fake_scores,
+                        [tf.stop_gradient(f) for f in real_features], fake_features)
+            scores, features = self.discriminator(  # D's update: one spectral-norm update
                 (tf.concat([frames, fake], 0), tf.concat([landmark_images] * 2, 0)),
                 training=training)
             return scores[:n], scores[n:], [f[:n] for f in features], [f[n:] for f in features]

@@ -139,10 +139,26 @@ class MetaLearner:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
     def _discriminate(self, batch, fake, training):
-        """One D call on [real; fake] (one spectral-norm update per step, not two)."""
+        """D's (real scores, fake scores, real features, fake features).
+
+        Training D: one call on [real; fake] (one spectral-norm update per step, not two). In G's
+        update (training=False) real and fake go through D separately, so that the backward pass
+        runs over the fake half only: the real half does not depend on G, and inside one
+        batched call its input gradients would be computed and thrown away (~a third of D's
+        backward work in G's update).
+        """
+        fake = tf.cast(fake, batch["target_frame"].dtype)
+        if not training:
+            real_scores, real_features = self.discriminator(
+                (batch["target_frame"], batch["target_landmark_image"], batch["video_index"]),
+                training=False)
+            fake_scores, fake_features = self.discriminator(
+                (fake, batch["target_landmark_image"], batch["video_index"]), training=False)
+            return (tf.stop_gradient(real_scores), fake_scores,
+                    [tf.stop_gradient(f) for f in real_features], fake_features)
         n = tf.shape(fake)[0]
         scores, features = self.discriminator(
-            (tf.concat([batch["target_frame"], tf.cast(fake, batch["target_frame"].dtype)], 0),
+            (tf.concat([batch["target_frame"], fake], 0),
              tf.concat([batch["target_landmark_image"]] * 2, 0),
              tf.concat([batch["video_index"]] * 2, 0)), training=training)
         real_features = [f[:n] for f in features]
