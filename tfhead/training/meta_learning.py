@@ -144,7 +144,7 @@ class MetaLearner:
         Training D: one call on [real; fake] (one spectral-norm update per step, not two). In G's
         update (training=False) real and fake go through D separately, so that the backward pass
         runs over the fake half only: the real half does not depend on G, and inside one
-        batched call its input gradients would be computed and thrown away (~a third of D's
+        batched call its input gradients would be computed and thrown away (half of D's
         backward work in G's update).
         """
         fake = tf.cast(fake, batch["target_frame"].dtype)
