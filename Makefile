@@ -22,13 +22,16 @@ DEMO_OUT ?= demo_out
 demo: $(STAMP)
 	$(BIN)/tfhead-demo --out_dir=$(DEMO_OUT)
 
-# The whole suite, slow end-to-end tests included (what CI runs).
+# The whole suite, slow end-to-end tests included (what CI runs), in TEST_WORKERS processes
+# (pytest-xdist; most of a test's time is single-threaded tracing, so 2 workers fill 2 cores).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist worksteal --durations=10
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(PYTEST)
 
 # Without the tests marked slow.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not slow"
+	$(PYTEST) -m "not slow"
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/networks.py

@@ -38,6 +38,7 @@ _TRAIN = [
 ] + _LITERT  # export checks TFLite parity with the LiteRT interpreter
 _TEST = _TRAIN + [
     "pytest>=8,<10",
+    "pytest-xdist>=3.5,<4",  # the suite on both cores (BUILD_NOTES.md, "The test suite's time")
 ]
 
 setup(

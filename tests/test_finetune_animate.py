@@ -108,6 +108,27 @@ def test_a_finetuning_step_changes_g_and_psi_and_never_e_or_p(meta_dir, person_f
     assert person.record["steps"] == 2 and person.record["history"]
 
 
+def test_one_finetuning_serves_person_after_person_as_fresh_runs_would(meta_dir, person_frames,
+                                                                      astronaut):
+    """`FineTuning` traces its step once and re-initialises everything per person: the third
+    call equals a fresh `finetune`, and a returned model is not overwritten by later calls."""
+    meta = meta_learning.load_meta_model(meta_dir)
+    fresh = variables(finetune.finetune(meta, person_frames, "astronaut", steps=2).generator)
+    tuning = finetune.FineTuning(meta)
+    first = tuning(person_frames, "astronaut", steps=2)
+    mirrored = shots.person_frames([("mirrored.png", astronaut[0][1][:, ::-1].copy())], 64,
+                                   landmarks.LandmarkDetector())
+    other = variables(tuning(mirrored, "mirrored", steps=2).generator)
+    third = tuning(person_frames, "astronaut", steps=2)
+    assert tuning.tuner.step.experimental_get_tracing_count() == 1
+    assert len(fresh) > 30
+    assert any(not np.allclose(a, b) for a, b in zip(fresh, other))
+    for a, b, c in zip(fresh, variables(first.generator), variables(third.generator)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c, a, rtol=1e-5, atol=1e-6)
+    assert first.generator is not third.generator
+
+
 def test_feed_forward_psi_is_p_of_the_mean_embedding(meta_dir, person_frames):
     meta = meta_learning.load_meta_model(meta_dir)
     model = finetune.feed_forward(meta, person_frames, "astronaut")

@@ -154,6 +154,7 @@ def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions =
     features: dict[tuple[str, int], list[np.ndarray]] = {}
     real_features: list[np.ndarray] = []
     videos, skipped = 0, []
+    tuning = None
     for video in held_out_videos(records, r):
         if options.max_videos is not None and videos >= options.max_videos:
             break
@@ -174,9 +175,10 @@ def evaluate(meta: meta_learning.MetaModel, records: str, options: EvalOptions =
             person = _person(video, shot_indices)
             for mode in options.modes:
                 if mode == "fine-tuned":
-                    model = finetune.finetune(meta, person, video["key"], options.finetune_steps,
-                                              finetune_config, content_networks, options.seed,
-                                              log_every=10**9)
+                    if tuning is None:  # one traced step for every video
+                        tuning = finetune.FineTuning(meta, finetune_config, content_networks)
+                    model = tuning(person, video["key"], options.finetune_steps, options.seed,
+                                   log_every=10**9, copy=False)
                 else:
                     model = finetune.feed_forward(meta, person, video["key"])
                 generated = model.render(target_points)

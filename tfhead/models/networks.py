@@ -471,10 +471,15 @@ class PersonDiscriminator(_DiscriminatorBase):
             config.pop(key, None)
         person = cls(**config, name="person_discriminator")
         person.build()
-        person.encoder.set_weights(discriminator.encoder.get_weights())
-        person.bias.assign(discriminator.bias)
-        person.person_vector.assign(ops.reshape(embedding, (-1,)) + discriminator.w0)
+        person.load_discriminator(discriminator, embedding)
         return person
+
+    def load_discriminator(self, discriminator: Discriminator, embedding) -> None:
+        """In place (a traced step that holds these variables stays valid): D's body and b from
+        the meta-learned D, and w' = w0 + ê_NEW."""
+        self.encoder.set_weights(discriminator.encoder.get_weights())
+        self.bias.assign(discriminator.bias)
+        self.person_vector.assign(ops.reshape(embedding, (-1,)) + discriminator.w0)
 
     def call(self, inputs, training=False):
         frames, landmarks = inputs

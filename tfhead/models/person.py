@@ -94,16 +94,28 @@ class PersonGenerator(keras.Model):
     def from_meta_generator(cls, meta_generator: networks.Generator, psi) -> "PersonGenerator":
         """Copies every weight of a meta-learned G except P, and sets ψ' = `psi` `[psi_dim]`."""
         person = cls(meta_generator.get_config(), name="person_generator")
+        person.load_meta_generator(meta_generator, psi)
+        return person
+
+    def load_meta_generator(self, meta_generator: networks.Generator, psi) -> None:
+        """Sets every weight of G from the meta-learned G (P aside) and ψ' = `psi` `[psi_dim]`,
+        in place: a traced step that holds these variables stays valid."""
         projection = {id(v) for v in meta_generator.projection.variables}
         source = [v for v in meta_generator.variables if id(v) not in projection]
-        target = person.generator.variables
+        target = self.generator.variables
         # Same constructor, same order: the variables pair up one to one (P aside).
         if [tuple(v.shape) for v in source] != [tuple(v.shape) for v in target]:
             raise ValueError("The meta generator's layout does not match its person generator.")
         for variable, value in zip(target, source):
             variable.assign(value)
-        person.psi.assign(keras.ops.reshape(keras.ops.cast(psi, "float32"), (-1,)))
-        return person
+        self.psi.assign(keras.ops.reshape(keras.ops.cast(psi, "float32"), (-1,)))
+
+    def copy(self) -> "PersonGenerator":
+        """A new person generator with this one's weights (ψ' included)."""
+        twin = PersonGenerator(self.generator_config, name=self.name)
+        for variable, value in zip(twin.variables, self.variables):
+            variable.assign(value)
+        return twin
 
     @property
     def warp_guidance(self) -> bool:

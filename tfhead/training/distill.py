@@ -340,7 +340,7 @@ class Distiller:
                                                beta_2=options.adam_beta2)
         self.variables = student.trainable_variables
         self.optimizer.build(self.variables)
-        self.step = tf.function(self._step)
+        self.step = tf.function(self._step, autograph=False)  # no tensor-dependent Python flow
 
     def _step(self, inputs, teacher_frames):
         """`inputs`: the student's input (landmark images, or for a warp-guided student the

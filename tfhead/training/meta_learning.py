@@ -106,11 +106,13 @@ class MetaLearner:
         if run_eagerly and jit_compile:
             raise ValueError("XLA compilation needs graph mode; do not combine it with run_eagerly.")
 
+        # autograph=False: the steps' Python control flow depends on the config only, never on a
+        # tensor, so converting them would change nothing but cost ~2 s per trace.
         def compile_replica(fn):
-            return fn if run_eagerly else tf.function(fn, jit_compile=jit_compile)
+            return fn if run_eagerly else tf.function(fn, jit_compile=jit_compile, autograph=False)
 
         def compile_step(fn):
-            return fn if run_eagerly else tf.function(fn)
+            return fn if run_eagerly else tf.function(fn, autograph=False)
 
         replica_step = compile_replica(self._replica_train_step)
         replica_g = compile_replica(lambda batch: self._replica_generator_step(batch)[0])
