@@ -66,3 +66,19 @@ def test_smoke_test_modes():
     assert fn.build_content_networks("pixel_l1", 32) is None
     vgg19, vggface = fn.build_content_networks("random_vgg", 32)
     assert vgg19.random_weights and vggface.random_weights
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+def test_face_chips_equal_crop_and_resize_and_compile_with_xla(resolution, rng):
+    """The face chip is two constant products (XLA has no CropAndResize kernel): the same
+    samples as `tf.image.crop_and_resize`, a box reaching outside the image included."""
+    import tensorflow as tf
+
+    features = fn.FaceNetFeatures()
+    images = tf.constant(rng.uniform(-1, 1, (2, resolution, resolution, 3)).astype(np.float32))
+    for box in (features.box, (-0.1, 0.05, 1.1, 0.9)):
+        features.box = box
+        expected = (tf.image.crop_and_resize(images, [box] * 2, [0, 1], (150, 150)) + 1) * 127.5
+        np.testing.assert_allclose(features.chips(images), expected, atol=5e-3)  # of 255
+        compiled = tf.function(features.chips, jit_compile=True)
+        np.testing.assert_allclose(compiled(images), expected, atol=5e-3)  # of 255

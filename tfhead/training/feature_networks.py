@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 
 import keras
+import numpy as np
 from keras import ops
 
 from tfhead import errors
@@ -113,6 +114,25 @@ FACE_CHIP_SIDE = 0.78
 FACE_CONTENT_LAYERS = ("stem", "alevel4", "alevel3", "alevel2", "alevel1", "alevel0")
 
 
+def _bilinear_matrix(start: float, end: float, size: int, length: int) -> np.ndarray:
+    """`[size, length]` weights of `tf.image.crop_and_resize`'s bilinear samples along one axis:
+    sample i sits at start·(length − 1) + i·(end − start)·(length − 1)/(size − 1); a sample
+    outside the image is 0 (the op's extrapolation value)."""
+    matrix = np.zeros((size, length), np.float32)
+    step = (end - start) * (length - 1) / (size - 1) if size > 1 else 0.0
+    for i in range(size):
+        position = (start * (length - 1) + i * step if size > 1
+                    else 0.5 * (start + end) * (length - 1))
+        if position < 0 or position > length - 1:
+            continue
+        low = int(np.floor(position))
+        high = min(low + 1, length - 1)
+        fraction = position - low
+        matrix[i, low] += 1.0 - fraction
+        matrix[i, high] += fraction
+    return matrix
+
+
 class FaceNetFeatures:
     """dlib's face-recognition ResNet on the face chip of model crops (see the module docstring).
 
@@ -136,12 +156,17 @@ class FaceNetFeatures:
         self.box = (cy - half, cx - half, cy + half, cx + half)  # y1, x1, y2, x2
 
     def chips(self, images):
+        """The 150² chips `[batch, 150, 150, 3]` in [0, 255]: `tf.image.crop_and_resize` of the
+        fixed box (bilinear), computed as two products with constant interpolation matrices so
+        that XLA (`--xla`), which has no CropAndResize kernel, compiles it too."""
         import tensorflow as tf
         images = tf.cast(images, tf.float32)
-        n = tf.shape(images)[0]
-        boxes = tf.tile(tf.constant([self.box], tf.float32), [n, 1])
-        chips = tf.image.crop_and_resize(images, boxes, tf.range(n),
-                                         (self.chip_size, self.chip_size))
+        height, width = images.shape[1], images.shape[2]
+        y1, x1, y2, x2 = self.box
+        rows = tf.constant(_bilinear_matrix(y1, y2, self.chip_size, height))
+        columns = tf.constant(_bilinear_matrix(x1, x2, self.chip_size, width))
+        chips = tf.einsum("iy,byxc->bixc", rows, images)
+        chips = tf.einsum("jx,bixc->bijc", columns, chips)
         return (chips + 1.0) * 127.5
 
     def __call__(self, images):
