@@ -6,6 +6,7 @@ import shutil
 import cv2
 import dlib
 import face_recognition_models
+import keras
 import numpy as np
 import pytest
 import skimage.data
@@ -127,6 +128,17 @@ def test_plain_model_signature(plain_net):
     assert tuple(plain_net.input.shape) == (None, 150, 150, 3)
     assert tuple(plain_net.output.shape) == (None, 128)
     assert not plain_net.trainable_weights
+
+
+def test_every_affine_is_folded_into_its_convolution(plain_net, layers):
+    """dlib's affine layers (29, each right after a convolution) become no Keras layer of their
+    own; the descriptors still match dlib's (test_descriptor_matches_dlib)."""
+    affines = [layer for layer in layers if layer["type"] == "affine"]
+    convolutions = [layer for layer in plain_net.layers
+                    if isinstance(layer, keras.layers.Conv2D)]
+    assert len(affines) == len(convolutions) == 29
+    assert not [layer for layer in plain_net.layers
+                if isinstance(layer, keras.layers.DepthwiseConv2D)]
 
 
 def test_unknown_feature_layer_is_refused(model_path):

@@ -535,6 +535,7 @@ def build_face_net(path: str | os.PathLike | None = None,
     layers = read_dlib_resnet(path)
     chip = keras.Input((CHIP_SIZE, CHIP_SIZE, 3), dtype="float32", name="face_chip")
     named, tags, weights = {}, {}, []
+    previous = None  # the name of the layer just built, if it was a convolution
     x = chip
     for layer in layers:
         kind, name = layer["type"], layer["name"]
@@ -556,10 +557,19 @@ def build_face_net(path: str | os.PathLike | None = None,
         elif kind == "affine":
             if layer["disabled"]:
                 continue
-            # A per-channel scale and shift is a 1×1 depthwise convolution with bias.
-            keras_layer = keras.layers.DepthwiseConv2D(1, use_bias=True, name=name)
-            x = keras_layer(x)
-            weights.append((keras_layer, [layer["gamma"].reshape(1, 1, -1, 1), layer["beta"]]))
+            gamma, beta = layer["gamma"].reshape(-1), layer["beta"].reshape(-1)
+            if weights and weights[-1][0].name == previous:
+                # Right after a convolution (every affine of this network): folded into its
+                # kernel and bias, y = γ·(W∗x + b) + β = (γW)∗x + (γb + β). A frozen network
+                # needs no separate op, and oneDNN's grappler fusion of a 1×1 depthwise
+                # convolution with the add and ReLU that follow produced a node with no op
+                # type, which made the remapper give up on the whole training step's graph.
+                conv, (kernel, bias) = weights[-1]
+                weights[-1] = (conv, [kernel * gamma, bias * gamma + beta])
+            else:  # a per-channel scale and shift is a 1×1 depthwise convolution with bias
+                keras_layer = keras.layers.DepthwiseConv2D(1, use_bias=True, name=name)
+                x = keras_layer(x)
+                weights.append((keras_layer, [gamma.reshape(1, 1, -1, 1), beta]))
         elif kind == "relu":
             x = keras.layers.ReLU(name=name)(x)
         elif kind in ("max_pool", "avg_pool"):
@@ -591,6 +601,7 @@ def build_face_net(path: str | os.PathLike | None = None,
         elif kind == "loss_metric":
             continue  # loss_metric's output is the fc output as is
         named[name] = x
+        previous = name if kind == "con" else None
 
     model_outputs = named["descriptor"]
     if feature_layers is not None:
