@@ -253,6 +253,7 @@ def finetune(meta: MetaModel, person: PersonFrames, name: str, steps: int | None
 
     To fine-tune many persons on one meta model, use one `FineTuning` (one traced step).
     """
+    keras.utils.set_random_seed(seed)
     return FineTuning(meta, config, content_networks)(person, name, steps, seed, log_every,
                                                       augment, on_step, copy=False)
 
@@ -297,7 +298,10 @@ class FineTuning:
         if person.source is None:
             raise ValueError("The person's shots carry no source photo (PersonFrames.source).")
         steps = config.train.finetune_steps if steps is None else steps
-        keras.utils.set_random_seed(seed)
+        # No keras.utils.set_random_seed here: tf.random.set_seed clears TensorFlow's kernel
+        # caches, and the traced step then spent ~8 s (demo size) being set up again for every
+        # person. The step draws no TensorFlow random numbers; the pairs have their own seeded
+        # generator (tested: a later person equals a fresh `finetune`).
         embedding = embed(meta, person)
         psi = meta.generator.project(embedding[None])[0]
         self.generator.load_meta_generator(meta.generator, psi)
