@@ -4,14 +4,18 @@
     python benchmarks/train_step.py --presets=small128 --steps=10
     python benchmarks/train_step.py --presets=demo --modes=tf.function --profile   # where time goes
     python benchmarks/train_step.py --presets=demo_finetune --modes=tf.function --profile
+    git worktree add /tmp/before 5339755          # the code before issue 18's training work
+    python benchmarks/train_step.py --presets=demo,demo_finetune \
+        --modes=tf.function,tf.function+bf16 --baseline=/tmp/before --rounds=3   # speed-up
 
 Each (preset, mode) runs in its own process so that its peak resident memory (ru_maxrss) is its
 own. Modes: `eager` (the step as plain Python), `tf.function`, `tf.function+xla` (each
 replica's step compiled by XLA) and `tf.function+bf16` (the `mixed_bfloat16` policy of
-`train/meta_train.py --precision`; this CPU has AVX512_BF16). Batches are random tensors of the preset's batch size and K (the
-data pipeline is not timed). The content loss is the real L_CNT's computation — VGG19 and VGGFace
-to conv5_1 — with random weights (`content_loss=random_vgg`), so the cost is that of a real run.
-Times are medians over `--steps` iterations after `--warmup` (which includes tracing/compiling).
+`train/meta_train.py --precision`; this CPU has AVX512_BF16). Batches are random tensors of the
+preset's batch size and K (the data pipeline is not timed). The content loss is the real L_CNT's
+computation — VGG19 and VGGFace to conv5_1 — with random weights (`content_loss=random_vgg`), so
+the cost is that of a real run. Times are medians over `--steps` iterations after `--warmup`
+(which includes tracing/compiling).
 
 The `demo` preset is the demo's meta-learning configuration (`tfhead.demo.demo_config`: small128 at
 16→128 channels, warp-guided, batch 4 × K 4, one D step, pixel L1 + dlib's face network as the
@@ -22,6 +26,13 @@ including the time a core sat idle (read with TensorFlow's own profiler tools, a
 the person's G and ψ' on L_CNT + L_ADV, then D; batch 4 with their warps, random weights); the
 host's part of fine-tuning — drawing the batch, ~17 ms against ~355 ms per step on the demo's
 astronaut (BUILD_NOTES) — is not timed.
+
+`--baseline=<checkout>` measures the same configurations with an earlier tfhead too (a `git
+worktree` of an older commit whose `benchmarks/train_step.py` knows the presets and modes asked
+for), alternating the two trees' processes for `--rounds` rounds, and prints the speed-up of
+each configuration against the baseline's float32 `tf.function` step, medians over the rounds:
+before and after measured in one run on this machine, whose speed moves by up to 2× between
+hours.
 """
 
 import json
@@ -42,6 +53,11 @@ _STEPS = flags.DEFINE_integer("steps", 8, "Timed iterations per configuration.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed iterations first (tracing, compiling).")
 _ONE = flags.DEFINE_string("one", None, "Internal: measure one 'preset,mode' and print JSON.")
 _PROFILE = flags.DEFINE_bool("profile", False, "Also print where a step's time goes.")
+_BASELINE = flags.DEFINE_string(
+    "baseline", None, "A checkout of an earlier tfhead (`git worktree add /tmp/before <commit>`) "
+    "to measure in the same run, alternating with this one; prints the speed-up.")
+_ROUNDS = flags.DEFINE_integer("rounds", 1, "With --baseline: alternating rounds (medians are "
+                               "over rounds).", lower_bound=1)
 
 
 def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
@@ -101,7 +117,8 @@ def measure(preset: str, mode: str, steps: int, warmup: int) -> dict:
                 step()
             tf.profiler.experimental.stop()
             profile = _breakdown(logdir, steps=3)
-    return {"profile": profile, "preset": preset, "mode": mode, "batch": b, "k": k, "d_steps": config.train.d_steps,
+    return {"profile": profile, "preset": preset, "mode": mode, "batch": b, "k": k,
+            "d_steps": config.train.d_steps,
             "step_ms": 1000 * seconds, "steps_per_s": 1 / seconds,
             "images_per_s": b / seconds, "warmup_s": first,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -163,6 +180,63 @@ def _breakdown(logdir: str, steps: int) -> dict:
             "total_ms": sum(by_type.values())}
 
 
+def _run_one(tree: str, preset: str, mode: str, profile: bool = False) -> dict | None:
+    """One configuration measured in its own process with the tfhead checkout at `tree`."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [tree] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    result = subprocess.run(
+        [sys.executable, os.path.join(tree, "benchmarks", "train_step.py"),
+         f"--one={preset},{mode}", f"--steps={_STEPS.value}", f"--warmup={_WARMUP.value}",
+         f"--profile={profile}"], capture_output=True, text=True, env=env, cwd=tree)
+    if result.returncode != 0:
+        print(f"{preset} {mode} ({tree}): failed\n{result.stderr[-2000:]}", file=sys.stderr)
+        return None
+    print(f"measured {preset} {mode} ({tree})", file=sys.stderr, flush=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _compare(baseline: str) -> None:
+    """Every (preset, mode) in the baseline checkout and in this one, alternating by round."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    baseline = os.path.abspath(baseline)
+    if not os.path.isfile(os.path.join(baseline, "benchmarks", "train_step.py")):
+        raise app.UsageError(f"--baseline={baseline} is not a tfhead checkout (no "
+                             "benchmarks/train_step.py); make one with `git worktree add "
+                             "/tmp/before <commit>`.")
+    ms = {}  # (preset, mode, tree) -> [step ms per round]
+    for round_ in range(_ROUNDS.value):
+        order = [("before", baseline), ("now", here)]
+        if round_ % 2:  # alternate which tree goes first
+            order.reverse()
+        for preset in _PRESETS.value:
+            for mode in _MODES.value:
+                for name, tree in order:
+                    row = _run_one(tree, preset, mode)
+                    if row is not None:
+                        ms.setdefault((preset, mode, name), []).append(row["step_ms"])
+    print(f"before: {baseline}; now: {here}; {_ROUNDS.value} alternating round(s), medians of "
+          f"{_STEPS.value} steps each")
+    print("| preset | mode | before ms / step | now ms / step | × before, same mode | "
+          "× before, float32 tf.function |")
+    print("|---|---|---|---|---:|---:|")
+    for preset in _PRESETS.value:
+        reference = ms.get((preset, "tf.function", "before"))
+        for mode in _MODES.value:
+            before, now = ms.get((preset, mode, "before")), ms.get((preset, mode, "now"))
+
+            def cell(times):
+                if not times:
+                    return "failed"
+                return (" / ".join(f"{t:.0f}" for t in times)
+                        + f" (median {statistics.median(times):.0f})")
+
+            same = (f"{statistics.median(before) / statistics.median(now):.2f}"
+                    if before and now else "")
+            ref = (f"{statistics.median(reference) / statistics.median(now):.2f}"
+                   if reference and now else "")
+            print(f"| {preset} | {mode} | {cell(before)} | {cell(now)} | {same} | {ref} |")
+
+
 def main(argv):
     del argv
     if _ONE.value:
@@ -173,18 +247,16 @@ def main(argv):
                                                                        "tf.function+bf16"}:
         raise app.UsageError("--presets=demo_finetune runs with --modes=tf.function and/or "
                              f"tf.function+bf16 only, not {_MODES.value}.")
+    if _BASELINE.value:
+        _compare(_BASELINE.value)
+        return
     rows = []
     for preset in _PRESETS.value:
         for mode in _MODES.value:
-            result = subprocess.run(
-                [sys.executable, __file__, f"--one={preset},{mode}", f"--steps={_STEPS.value}",
-                 f"--warmup={_WARMUP.value}", f"--profile={_PROFILE.value}"],
-                capture_output=True, text=True)
-            if result.returncode != 0:
-                print(f"{preset} {mode}: failed\n{result.stderr[-2000:]}", file=sys.stderr)
-                continue
-            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            print(f"measured {preset} {mode}", file=sys.stderr, flush=True)
+            row = _run_one(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), preset,
+                           mode, _PROFILE.value)
+            if row is not None:
+                rows.append(row)
     print("| preset | mode | batch × K | d_steps | ms / step | steps/s | images/s | "
           "first steps (s) | peak RSS (MiB) |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|")

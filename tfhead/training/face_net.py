@@ -518,8 +518,10 @@ def build_face_net(path: str | os.PathLike | None = None,
             "embedding"): the stem after max-pooling, the ends (after the last ReLU) of the five
             residual levels and the 256-d pooled vector before the fc layer; per-sample shapes in
             `FEATURE_SHAPES`. Every other layer name of the model is accepted too
-            (``"<level>_res<i>_conv1"``, ``"…_affine2"``, ``"…_add"``, …; see
-             ``[l.name for l in model.layers]``).
+            (``"<level>_res<i>_conv1"``, ``"…_add"``, …; see
+             ``[l.name for l in model.layers]``). dlib's affine layers have no layer of their own:
+            each is folded into the convolution before it, whose output is therefore the
+            affine's.
 
     Returns:
         A frozen (``trainable=False``) functional model. Input: ``[batch, 150, 150, 3]`` float32
@@ -566,10 +568,10 @@ def build_face_net(path: str | os.PathLike | None = None,
                 # type, which made the remapper give up on the whole training step's graph.
                 conv, (kernel, bias) = weights[-1]
                 weights[-1] = (conv, [kernel * gamma, bias * gamma + beta])
-            else:  # a per-channel scale and shift is a 1×1 depthwise convolution with bias
-                keras_layer = keras.layers.DepthwiseConv2D(1, use_bias=True, name=name)
-                x = keras_layer(x)
-                weights.append((keras_layer, [gamma.reshape(1, 1, -1, 1), beta]))
+            else:  # read_dlib_resnet's layer list rules this out; a guard against its change
+                raise ValueError(f"{name}: an affine layer that does not follow a convolution "
+                                 "(dlib's model has none; tfhead folds each into its "
+                                 "convolution)")
         elif kind == "relu":
             x = keras.layers.ReLU(name=name)(x)
         elif kind in ("max_pool", "avg_pool"):
