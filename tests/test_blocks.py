@@ -193,6 +193,7 @@ def test_self_attention_starts_as_identity_and_learns_a_gate(rng):
                                 epsilon=1e-3, power_iterations=2)),
     (blocks.SelfAttention, dict(power_iterations=3)),
     (blocks.InvertedResidual, dict(filters=16, expansion=2, stride=2)),
+    (layers.InstanceNormalization, dict(epsilon=1e-3)),
 ])
 def test_blocks_serialize_their_constructor_arguments(cls, args):
     """get_config holds every constructor argument with its value (non-defaults chosen, so a
@@ -202,3 +203,53 @@ def test_blocks_serialize_their_constructor_arguments(cls, args):
     assert {key: config[key] for key in args} == args
     clone = keras.layers.deserialize(keras.layers.serialize(block))
     assert type(clone) is cls and clone.get_config() == config
+
+
+class _Holder(keras.layers.Layer):
+    """A layer holding a norm as the attribute `norm`, as `ResidualBlock` holds `norm1`."""
+
+    def __init__(self, make, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = make()
+
+    def call(self, x):
+        return self.norm(x)
+
+
+def test_instance_normalization_is_keras_group_norm_per_channel(rng, tmp_path):
+    """`InstanceNormalization` computes what `GroupNormalization(groups=-1)` (the layer it
+    replaced) computes, gradients included, and weights saved with either load into the other
+    (checkpoints made before the change)."""
+    import tensorflow as tf
+
+    x = tf.constant(rng.normal(2.0, 3.0, size=(2, 6, 5, 4)).astype("float32"))
+
+    def model(make):
+        return keras.Sequential([keras.Input((6, 5, 4)), _Holder(make, name="holder")])
+
+    ours = model(lambda: layers.instance_normalization(name="norm"))
+    theirs = model(lambda: keras.layers.GroupNormalization(groups=-1, epsilon=1e-5,
+                                                               name="norm"))
+    theirs.set_weights([rng.normal(size=4).astype("float32") for _ in range(2)])
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    ours.load_weights(tmp_path / "theirs.weights.h5")
+    assert [v.path.split("/", 1)[1] for v in ours.weights] == ["holder/norm/gamma",
+                                                              "holder/norm/beta"]
+    for a, b in zip(ours.weights, theirs.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    weights = tf.range(4, dtype=tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y_ours, y_theirs = ours(x), theirs(x)
+        loss_ours = tf.reduce_sum(y_ours * weights)
+        loss_theirs = tf.reduce_sum(y_theirs * weights)
+    np.testing.assert_allclose(y_ours, y_theirs, atol=1e-5)
+    np.testing.assert_allclose(tf.reduce_mean(y_ours, axis=(1, 2)),
+                               np.broadcast_to(np.asarray(ours.weights[1]), (2, 4)), atol=1e-5)
+    for g_ours, g_theirs in zip(tape.gradient(loss_ours, [x, *ours.weights]),
+                                tape.gradient(loss_theirs, [x, *theirs.weights])):
+        np.testing.assert_allclose(g_ours, g_theirs, atol=1e-4)
+    theirs.set_weights([np.zeros(4, "float32")] * 2)
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    np.testing.assert_allclose(theirs(x), y_ours, atol=1e-5)

@@ -227,14 +227,49 @@ def sn_dense(units: int, power_iterations: int = 1, name: str | None = None,
                          power_iterations=power_iterations, name=name)
 
 
-def instance_normalization(epsilon: float = 1e-5, name: str | None = None) -> keras.layers.Layer:
-    """Instance normalization with a learned per-channel affine.
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class InstanceNormalization(keras.layers.Layer):
+    """Instance normalization with a learned per-channel affine (replaces tensorflow-addons').
 
-    Keras-core `GroupNormalization` with one group per channel (`groups=-1`) is exactly instance
-    normalization; it replaces `tfa.layers.InstanceNormalization` (which was itself implemented as
-    this group normalization in tensorflow-addons).
+    y = x · s + t with s = γ / √(σ² + ε) and t = β − μ · s, μ and σ² per sample and channel over
+    height and width, in float32 whatever the compute dtype. The same function, weights (`gamma`,
+    `beta`, in that order) and formula as Keras' `GroupNormalization(groups=-1)`, which this
+    replaced: that layer reshapes to `[B, H, W, C, 1]` and takes its means over three axes of the
+    5-D tensor, which XNNPACK runs ~20× slower than a mean over the two spatial axes of a 4-D one
+    (66–92 ms against 3.7–4.2 for one 256²×64 norm in TFLite; Keras: 12–15 ms either way;
+    BUILD_NOTES, "Instance normalization in TFLite"). Checkpoints of either layer load into the
+    other.
+
+    Args:
+      epsilon: Added to the variance.
     """
-    return keras.layers.GroupNormalization(groups=-1, epsilon=epsilon, name=name)
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+        self.built = True
+
+    def call(self, x):
+        mean, variance = tfops.instance_moments(x)  # float32, [B, 1, 1, C]
+        scale = ops.rsqrt(variance + self.epsilon) * ops.cast(self.gamma, "float32")
+        shift = ops.cast(self.beta, "float32") - mean * scale
+        return ops.cast(ops.cast(x, "float32") * scale + shift, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def instance_normalization(epsilon: float = 1e-5, name: str | None = None) -> keras.layers.Layer:
+    """Instance normalization with a learned per-channel affine (`InstanceNormalization`)."""
+    return InstanceNormalization(epsilon, name=name)
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
