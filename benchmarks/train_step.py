@@ -53,6 +53,7 @@ _STEPS = flags.DEFINE_integer("steps", 8, "Timed iterations per configuration.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed iterations first (tracing, compiling).")
 _ONE = flags.DEFINE_string("one", None, "Internal: measure one 'preset,mode' and print JSON.")
 _PROFILE = flags.DEFINE_bool("profile", False, "Also print where a step's time goes.")
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout
 _BASELINE = flags.DEFINE_string(
     "baseline", None, "A checkout of an earlier tfhead (`git worktree add /tmp/before <commit>`) "
     "to measure in the same run, alternating with this one; prints the speed-up.")
@@ -197,7 +198,7 @@ def _run_one(tree: str, preset: str, mode: str, profile: bool = False) -> dict |
 
 def _compare(baseline: str) -> None:
     """Every (preset, mode) in the baseline checkout and in this one, alternating by round."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = _HERE
     baseline = os.path.abspath(baseline)
     if not os.path.isfile(os.path.join(baseline, "benchmarks", "train_step.py")):
         raise app.UsageError(f"--baseline={baseline} is not a tfhead checkout (no "
@@ -253,8 +254,7 @@ def main(argv):
     rows = []
     for preset in _PRESETS.value:
         for mode in _MODES.value:
-            row = _run_one(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), preset,
-                           mode, _PROFILE.value)
+            row = _run_one(_HERE, preset, mode, _PROFILE.value)
             if row is not None:
                 rows.append(row)
     print("| preset | mode | batch × K | d_steps | ms / step | steps/s | images/s | "

@@ -560,7 +560,7 @@ def build_face_net(path: str | os.PathLike | None = None,
             if layer["disabled"]:
                 continue
             gamma, beta = layer["gamma"].reshape(-1), layer["beta"].reshape(-1)
-            if weights and weights[-1][0].name == previous:
+            if previous is not None:  # weights[-1] is that convolution
                 # Right after a convolution (every affine of this network): folded into its
                 # kernel and bias, y = γ·(W∗x + b) + β = (γW)∗x + (γb + β). A frozen network
                 # needs no separate op, and oneDNN's grappler fusion of a 1×1 depthwise
