@@ -13,13 +13,13 @@ import logging
 import os
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from tfhead import errors
 from tfhead.face import crop as crop_lib
 from tfhead.face import landmark_image, landmarks
 from tfhead.face.source import PersonSource
+from tfhead.io import images as images_lib
 from tfhead.io import video as video_lib
 
 log = logging.getLogger("tfhead")
@@ -171,10 +171,10 @@ def load_person(paths: Sequence[str], resolution: int, detector: landmarks.Landm
         return _person_from_video(videos[0], resolution, detector, video_shots, face)
     images = []
     for path in paths:
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise PersonInputError(f"{path}: not a readable image (use JPEG or PNG).")
-        images.append((os.path.basename(path), cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
+        try:
+            images.append((os.path.basename(path), images_lib.read_image(path)))
+        except images_lib.ImageReadError as e:
+            raise PersonInputError(str(e)) from None
     return person_frames(images, resolution, detector, face)
 
 

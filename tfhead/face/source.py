@@ -25,6 +25,7 @@ import numpy as np
 
 from tfhead.face import crop as crop_lib
 from tfhead.face import landmark_image, motion, paste
+from tfhead.io import images
 
 PHOTO_FILE = "photo.png"
 # Photos larger than this (longer side, px) are stored downscaled: paste-back output stays a
@@ -110,11 +111,12 @@ class PersonSource:
         if not isinstance(record, dict) or "landmarks" not in record:
             raise ValueError("its source record lacks the photo's landmarks")
         path = os.path.join(folder, str(record.get("file", PHOTO_FILE)))
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"{os.path.basename(path)} is missing or not a readable image")
-        return cls(cv2.cvtColor(image, cv2.COLOR_BGR2RGB),
-                   np.asarray(record["landmarks"], np.float32), resolution)
+        try:
+            image = images.read_image(path)
+        except images.ImageReadError:
+            raise ValueError(f"{os.path.basename(path)} is missing or not a readable "
+                             "image") from None
+        return cls(image, np.asarray(record["landmarks"], np.float32), resolution)
 
 
 def model_inputs(points: np.ndarray, resolution: int,
