@@ -6,7 +6,9 @@
 Landmarks: a real-photo warp clip (skimage's astronaut, 512², warped along a landmark track) is
 run through `LandmarkDetector.detect` on every frame, through `detect_near` (the detector searches
 a downscaled region around the previous frame's face, the predictor fits at full resolution: what
-preprocessing does within a clip) and through `LandmarkTracker` (detect once, then track); dlib
+preprocessing does within a clip) and through `LandmarkTracker`, detecting every frame (what
+animation does by default; near the previous face first) and detecting once, then tracking — at
+512² and with the clip scaled into a 1280×720 frame (a webcam's); dlib
 runs on one core, so frames/s is per core. The error column is the mean normalized error
 (inter-ocular) against the true warped landmarks.
 
@@ -42,15 +44,32 @@ def _nme(predicted, truth):
     return float(np.linalg.norm(predicted - truth, axis=1).mean() / interocular)
 
 
-def landmark_rates(num_frames: int):
+def clip(num_frames: int, size: tuple[int, int] | None = None):
+    """The astronaut warped along a landmark track (512², or scaled to fit `size` = (w, h) and
+    centred on a canvas of that size, the rest the photo's edge pixels), and the true landmarks."""
+    import cv2
     import skimage.data
 
     image = skimage.data.astronaut()
-    detector = landmarks.LandmarkDetector()
-    base = detector.detect(image).landmarks
+    base = landmarks.LandmarkDetector().detect(image).landmarks
     track = motion.motion_track(base, num_frames, seed=0)
     warper = motion.PhotoWarper(image, base)
     frames = [warper.warp(t) for t in track]
+    if size is None:
+        return frames, track
+    width, height = size
+    scale = min(width, height) / image.shape[0]
+    side = int(round(image.shape[0] * scale))
+    left, top = (width - side) // 2, (height - side) // 2
+    frames = [cv2.copyMakeBorder(cv2.resize(f, (side, side), interpolation=cv2.INTER_LINEAR),
+                                 top, height - side - top, left, width - side - left,
+                                 cv2.BORDER_REPLICATE) for f in frames]
+    return frames, [t * scale + (left, top) for t in track]
+
+
+def landmark_rates(frames, track):
+    num_frames = len(frames)
+    detector = landmarks.LandmarkDetector()
     rows = []
     start = time.perf_counter()
     detected = [detector.detect(f).landmarks for f in frames]
@@ -65,12 +84,14 @@ def landmark_rates(num_frames: int):
     rows.append(("detect near the previous face (preprocessing)",
                  num_frames / (time.perf_counter() - start),
                  np.mean([_nme(p, t) for p, t in zip(near, track)]), num_frames))
-    tracker = landmarks.LandmarkTracker(detector)
-    start = time.perf_counter()
-    results = [tracker.update(f) for f in frames]
-    rows.append(("track (detect once)", num_frames / (time.perf_counter() - start),
-                 np.mean([_nme(r.landmarks, t) for r, t in zip(results, track)]),
-                 sum(r.detected for r in results)))
+    for name, every in (("tracker detecting every frame (animation's default)", 1),
+                        ("track (detect once)", 0)):
+        tracker = landmarks.LandmarkTracker(detector, redetect_every=every)
+        start = time.perf_counter()
+        results = [tracker.update(f) for f in frames]
+        rows.append((name, num_frames / (time.perf_counter() - start),
+                     np.mean([_nme(r.landmarks, t) for r, t in zip(results, track)]),
+                     sum(r.detected for r in results)))
     return rows
 
 
@@ -106,10 +127,14 @@ def _cpu_seconds() -> float:
 
 def main(argv):
     del argv
-    print("\n| landmarks (astronaut warp, 512², 1 core) | frames/s | mean NME | detector runs |")
-    print("|---|---|---|---|")
-    for name, fps, error, runs in landmark_rates(_FRAMES.value):
-        print(f"| {name} | {fps:.1f} | {error:.3f} | {runs} |")
+    for size in (None, (1280, 720)):
+        frames, track = clip(_FRAMES.value, size)
+        label = "512²" if size is None else "in a {}×{} frame".format(*size)
+        print(f"\n| landmarks (astronaut warp, {label}, 1 core) | frames/s | mean NME "
+              "| detector runs |")
+        print("|---|---|---|---|")
+        for name, fps, error, runs in landmark_rates(frames, track):
+            print(f"| {name} | {fps:.1f} | {error:.3f} | {runs} |")
     for videos in map(int, _VIDEOS.value):
         print(f"\n| preprocessing: {videos} videos × {_PER_VIDEO.value} frames, 256², both stages "
               f"(median of {_REPEATS.value}) | workers | wall s | runs s | cores busy | frames/s "

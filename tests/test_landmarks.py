@@ -248,7 +248,39 @@ def test_tracking_detects_once_and_follows(detector, astronaut):
     assert max(nme(r.landmarks, t) for r, t in zip(results, track)) < MAX_NME
 
     every = lm.LandmarkTracker(detector, redetect_every=5)
-    assert [i for i, f in enumerate(frames) if every.update(f).detected] == [0, 6, 12, 18]
+    assert [i for i, f in enumerate(frames) if every.update(f).detected] == [0, 5, 10, 15]
+    each = lm.LandmarkTracker(detector, redetect_every=1)
+    results = [each.update(f) for f in frames]
+    assert all(r.detected for r in results)
+    assert max(nme(r.landmarks, t) for r, t in zip(results, track)) < MAX_NME
+
+
+def test_detection_searches_near_the_face_it_follows(detector, astronaut):
+    """Once a face was seen, the detector searches around it: a larger face elsewhere in the frame
+    does not take over, and the whole frame is searched again when the face is not near."""
+    image, base = astronaut
+    person = cv2.resize(image, (600, 600), interpolation=cv2.INTER_AREA)   # face ~100 px
+    larger = cv2.resize(image, (1024, 1024), interpolation=cv2.INTER_LINEAR)[66:466, 245:645]
+    canvas = np.full((720, 1280, 3), 127, np.uint8)
+    canvas[:600, :600] = person
+    tracker = lm.LandmarkTracker(detector, redetect_every=1)
+    assert tracker.update(canvas).landmarks[:, 0].max() < 400
+    canvas[200:600, 820:1220] = larger                   # a face of ~175 px appears on the right
+    assert detector.detect(canvas).landmarks[:, 0].min() > 820   # the largest, for `detect`
+    searched = []
+    original = detector.detect_faces
+    detector.detect_faces = lambda gray: searched.append(gray.shape) or original(gray)
+    try:
+        again = tracker.update(canvas)
+        assert again.detected and again.landmarks[:, 0].max() < 400
+        assert searched == []                            # found near the face: no whole-frame search
+        moved = np.full_like(canvas, 127)
+        moved[120:, 680:] = person                       # a cut: the face is elsewhere now
+        found = tracker.update(moved)
+        assert found.detected and found.landmarks[:, 0].min() > 800
+        assert searched == [(720, 1280)]
+    finally:
+        detector.detect_faces = original
 
 
 def test_tracking_reports_frames_without_face_and_recovers(detector, astronaut):

@@ -316,12 +316,16 @@ class LandmarkTracker:
     The detector runs on the first frame, every `redetect_every` frames (0 = only when needed) and
     whenever tracking is lost; otherwise the predictor runs in a box derived from the previous
     frame's landmarks, using the offset and scale between detector box and landmarks measured at
-    the last detection. Tracking counts as lost when the landmarks' box changes size by more than
-    `max_size_change` (relative, against the previous frame or the last detection) or leaves the
-    frame, or when the face region no longer looks like
-    the previous frame's (normalized cross-correlation of 32×32 patches below `min_similarity`:
-    a cut, an occlusion or an empty frame — the predictor alone would return a face-shaped guess). Optional exponential smoothing
-    (`smoothing` in [0, 1), 0 = off) reduces jitter; it restarts after a lost face.
+    the last detection. Once a face was seen, the detector searches the region around it first
+    (`LandmarkDetector.detect_faces_near`: downscaled so the face is ~88 px, whatever the frame
+    size) and the whole frame only when the face is not there, so detecting every frame of a
+    1280×720 video costs about what it does at 256², and a larger face elsewhere in the frame
+    does not take over. Tracking counts as lost when the landmarks' box changes size by
+    more than `max_size_change` (relative, against the previous frame or the last detection) or
+    leaves the frame, or when the face region no longer looks like the previous frame's
+    (normalized cross-correlation of 32×32 patches below `min_similarity`: a cut, an occlusion or
+    an empty frame — the predictor alone would return a face-shaped guess). Optional exponential
+    smoothing (`smoothing` in [0, 1), 0 = off) reduces jitter; it restarts after a lost face.
 
     A frame without a face gives `TrackResult(None, True)`; the caller decides what to do
     (preprocessing reports it, animation holds the last landmarks).
@@ -351,12 +355,13 @@ class LandmarkTracker:
     def update(self, image: np.ndarray, channel_order: str = "rgb") -> TrackResult:
         gray = _gray(image, channel_order)
         landmarks, detected = None, False
-        due = self.redetect_every and self._since_detection >= self.redetect_every
+        # Frames 0, N, 2N, … of a run with redetect_every = N (1: every frame).
+        due = self.redetect_every and self._since_detection + 1 >= self.redetect_every
         if self._previous is not None and not due:
             landmarks = self._track(gray)
         if landmarks is None:
             detected = True
-            landmarks = self._detect(gray)
+            landmarks = self._detect(gray, near=self._previous is not None)
         if landmarks is None:
             self.reset()
             return TrackResult(None, True)
@@ -369,8 +374,23 @@ class LandmarkTracker:
         self._smoothed = landmarks.astype(np.float32)
         return TrackResult(self._smoothed.copy(), detected)
 
-    def _detect(self, gray):
-        boxes = self.detector.detect_faces(gray)
+    def _previous_box(self):
+        """The detector box that the previous frame's landmarks imply (the relation between the
+        two measured at the last detection)."""
+        cx, cy, w, h = _landmark_box(self._previous)
+        size = max(w, h)
+        offset, extent = self._box_relation
+        centre = np.array([cx, cy]) + offset * size
+        half = extent * size / 2.0
+        return (centre[0] - half[0], centre[1] - half[1], centre[0] + half[0], centre[1] + half[1])
+
+    def _detect(self, gray, near: bool):
+        # Near the previous face first (a downscaled region: a 1280×720 frame costs what a small
+        # one does, and the face followed stays the same one), the whole frame when it is not
+        # there.
+        boxes = self.detector.detect_faces_near(gray, self._previous_box()) if near else []
+        if not boxes:
+            boxes = self.detector.detect_faces(gray)
         if not boxes:
             return None
         box = boxes[0]
@@ -384,13 +404,8 @@ class LandmarkTracker:
         return landmarks
 
     def _track(self, gray):
-        cx, cy, w, h = _landmark_box(self._previous)
-        size = max(w, h)
-        offset, extent = self._box_relation
-        centre = np.array([cx, cy]) + offset * size
-        half = extent * size / 2.0
-        box = (centre[0] - half[0], centre[1] - half[1], centre[0] + half[0], centre[1] + half[1])
-        landmarks = self.detector.predict(gray, box)
+        size = max(_landmark_box(self._previous)[2:])
+        landmarks = self.detector.predict(gray, self._previous_box())
         new_size = max(_landmark_box(landmarks)[2:])
         height, width = gray.shape
         inside = (landmarks.min() >= -0.1 * size and landmarks[:, 0].max() <= width + 0.1 * size
