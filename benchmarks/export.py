@@ -26,6 +26,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import _flatbuffer
 import numpy as np
 from _timing import median_ms
 from absl import app, flags
@@ -123,7 +124,8 @@ def measure(model, label: str, runs: int) -> list[dict]:
         rows.append({"model": label, "mode": f"TFLite {mode}", "gflop": gflop,
                      "size": result.size_bytes, "ms": ms,
                      "ssim": result.parity["person"]["ssim"],
-                     "outside": result.undelegated})
+                     "outside": result.undelegated,
+                     "parts": _flatbuffer.sizes(result.content)})
         print(f"  {label} {mode}: {result.size_bytes / 2**20:.2f} MiB, "
               + ", ".join(f"{t} thread(s) {ms[t]:.1f} ms" for t in THREADS), flush=True)
     return rows
@@ -177,6 +179,26 @@ def main(argv):
         for label, floors in {r["model"]: r["floors"] for r in rows}.items()))
     print("Keras tf.function runs with TensorFlow's default threads (both cores); its ×floor is "
           "against the 2-thread floor.")
+    print()
+    print("| model | runtime | file kB | × fp32 file | constants kB | × fp32 constants "
+          "| of them int8 kB | quantization parameters kB | metadata kB | graph tables and "
+          "names kB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    fp32 = {r["model"]: r["parts"] for r in rows if r["mode"] == "TFLite fp32"}
+    for row in rows:
+        if "parts" not in row:
+            continue
+        parts, base = row["parts"], fp32[row["model"]]
+        constants = _flatbuffer.weights(parts)
+        print(f"| {row['model']} | {row['mode']} | {parts['total'] / 1024:.0f} "
+              f"| {parts['total'] / base['total']:.4f} | {constants / 1024:.0f} "
+              f"| {constants / _flatbuffer.weights(base):.4f} "
+              f"| {parts.get('const INT8', 0) / 1024:.0f} "
+              f"| {parts.get('quantization', 0) / 1024:.1f} "
+              f"| {parts.get('metadata', 0) / 1024:.1f} "
+              f"| {(parts['rest'] + parts.get('names', 0)) / 1024:.1f} |")
+    print("Quantization parameters: a float32 scale and an int64 zero point per tensor or per "
+          "output channel, which every int8 file needs beside its weights.")
 
 
 if __name__ == "__main__":

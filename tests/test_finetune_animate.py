@@ -11,6 +11,7 @@ import skimage.data
 import tensorflow as tf
 
 from tfhead.animation import driving, reenact
+from tfhead.evaluation import viewer
 from tfhead.face import landmark_image, landmarks, motion, procedural, retarget, shots
 from tfhead.io import video as video_lib
 from tfhead.models.person import PersonCheckpointError, PersonModel
@@ -255,6 +256,18 @@ def test_augmented_pairs_draw_fresh_poses_and_warp_from_another(person_frames):
     assert all(not np.allclose(w, t) for w, t in zip(warps, targets))  # never the target itself
     plain = finetune.TrainingPairs(person_frames, 64, warp_guidance=True, augment=False).batch(1)
     np.testing.assert_array_equal(plain[0].numpy()[0], shot)
+
+
+def test_the_pairs_turn_as_far_as_max_yaw(person_frames):
+    """`train.finetune_max_yaw` reaches the pairs' motion tracks: the nose's widest sideways
+    offset from the eyes' middle (the turn) grows with it and is zero without turns."""
+    def widest_turn(max_yaw):
+        track = finetune.TrainingPairs(person_frames, 64, warp_guidance=True, augment=True,
+                                       max_yaw=max_yaw).tracks[0]
+        return np.abs([viewer.turn_ratio(p) - viewer.turn_ratio(track[0]) for p in track]).max()
+
+    none, default, wide = widest_turn(0.0), widest_turn(motion.MAX_YAW), widest_turn(0.5)
+    assert none < 0.02 < default < wide
 
 
 def test_a_corrupt_driving_video_fails_clearly_and_writes_nothing(person_model, tmp_path):

@@ -181,6 +181,8 @@ class TrainConfig:
         or "pixel_l1"; the last two exist only for smoke tests and benchmarks and are named in
         logs and saved configs.
       finetune_steps: Fine-tuning steps on a new person (0 = feed-forward only).
+      finetune_max_yaw: Largest head turn of the augmented fine-tuning pairs, radians
+        (`finetune.TrainingPairs`, `motion.motion_track`; 0.3 = 17°).
       seed: Seed of initialisation and data order.
     """
 
@@ -201,6 +203,7 @@ class TrainConfig:
     feed_forward: bool = False
     content_loss: str = "vgg"
     finetune_steps: int = 300
+    finetune_max_yaw: float = 0.3
     seed: int = 0
 
     def __post_init__(self):
@@ -222,6 +225,9 @@ class TrainConfig:
                 f"train.content_loss must be one of {CONTENT_LOSSES}, got {self.content_loss!r}.")
         if self.finetune_steps < 0:
             raise ConfigError(f"train.finetune_steps must be >= 0, got {self.finetune_steps}.")
+        if not 0 <= self.finetune_max_yaw <= 1.0:
+            raise ConfigError("train.finetune_max_yaw must be in [0, 1] radians, got "
+                              f"{self.finetune_max_yaw}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,12 +28,12 @@ MAX_YAW = 0.3   # motion_track's largest head turn at amplitude 1, radians (17°
 
 
 def motion_track(base: np.ndarray, num_frames: int, seed: int, fps: float = 25.0,
-                 amplitude: float = 1.0) -> np.ndarray:
+                 amplitude: float = 1.0, max_yaw: float = MAX_YAW) -> np.ndarray:
     """Smooth landmark motion around `base` `[68, 2]`: `[num_frames, 68, 2]`.
 
-    Mouth opening and closing, blinks every ~2–4 s, head turns up to `MAX_YAW` (17°) left and
-    right, roll up to ~6°, scale changes up to ~6% and drift of a few percent of the face size.
-    `amplitude` scales all of them (1 = defaults above).
+    Mouth opening and closing, blinks every ~2–4 s, head turns up to `max_yaw` radians (default
+    `MAX_YAW`, 17°) left and right, roll up to ~6°, scale changes up to ~6% and drift of a few
+    percent of the face size. `amplitude` scales all of them (1 = defaults above).
 
     A turn moves each landmark by a mean face's depth (`procedural.pseudo_depth`, in widths of the
     face at its eyes, |p16 − p0| / 0.97): the nose tip goes furthest, the eyes less and the outline
@@ -51,7 +51,7 @@ def motion_track(base: np.ndarray, num_frames: int, seed: int, fps: float = 25.0
     mouth *= amplitude * rng.uniform(0.6, 1.0)
     blink_period = rng.uniform(2.0, 4.0)
     blink = np.clip(1 - np.abs(((t + phase[1]) % blink_period) - 0.15) / 0.12, 0, 1)
-    yaw = amplitude * MAX_YAW * np.sin(2 * np.pi * 0.25 * t + phase[2])
+    yaw = amplitude * max_yaw * np.sin(2 * np.pi * 0.25 * t + phase[2])
     roll = amplitude * np.deg2rad(6.0) * np.sin(2 * np.pi * 0.18 * t + phase[3])
     scale = 1 + amplitude * 0.06 * np.sin(2 * np.pi * 0.13 * t + phase[4])
     drift = amplitude * 0.04 * size * np.stack(

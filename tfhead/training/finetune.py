@@ -166,16 +166,17 @@ class TrainingPairs:
       augment: Draw the examples from the shots moved along plausible motion.
       seed: Seed of the draws and of the motion tracks.
       track_frames: Poses per shot in the motion track the augmented examples are drawn from.
+      max_yaw: The track's largest head turn, radians (`motion.motion_track`).
     """
 
     def __init__(self, person: PersonFrames, resolution: int, warp_guidance: bool, augment: bool,
-                 seed: int = 0, track_frames: int = 256):
+                 seed: int = 0, track_frames: int = 256, max_yaw: float = motion.MAX_YAW):
         self.person, self.resolution = person, resolution
         self.warp_guidance, self.augment = warp_guidance, augment
         self.rng = np.random.default_rng(seed)
         self.warpers = [motion.PhotoWarper(frame, points)
                         for frame, points in zip(person.frames, person.landmarks)]
-        self.tracks = [motion.motion_track(points, track_frames, seed=seed + i)
+        self.tracks = [motion.motion_track(points, track_frames, seed=seed + i, max_yaw=max_yaw)
                        for i, points in enumerate(person.landmarks)] if augment else None
         self._fixed_warps: dict[tuple[int, int], np.ndarray] = {}  # (source, target) shots
 
@@ -310,7 +311,7 @@ class FineTuning:
 
         batch = config.train.batch_size if augment else min(config.train.batch_size, len(person))
         pairs = TrainingPairs(person, config.model.resolution, self.generator.warp_guidance,
-                              augment, seed)
+                              augment, seed, max_yaw=config.train.finetune_max_yaw)
         steplog = loop.StepLog("fine-tune", 0, steps, batch, log_every, _LOG_KEYS, on_step)
         start = time.monotonic()
         for step in range(1, steps + 1):
